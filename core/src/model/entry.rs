@@ -1,0 +1,228 @@
+//! The diary entry and its wire form (API.md, "Entries").
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::body::{Body, DoseBody, EntryKind, NoteBody, PainBody, WithdrawalBody};
+use super::hlc::{DeviceId, Stamp};
+use super::validate::{ValidationError, parse_json_value};
+
+/// An entry's id: a UUIDv7 made on the device.
+pub type EntryId = Uuid;
+
+/// One revision of one thing a patient logged.
+///
+/// Invariant: `body` is `Some` with a body of `kind` exactly when `deleted` is false.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The entry's id, the same for every revision.
+    pub id: EntryId,
+    /// What kind of entry this is.
+    pub kind: EntryKind,
+    /// When it happened, with the patient's UTC offset; its date is the patient's local day.
+    pub occurred_at: OffsetDateTime,
+    /// The HLC stamp of this revision; the greatest revision wins.
+    pub rev: Stamp,
+    /// The device that made this revision.
+    pub device_id: DeviceId,
+    /// Whether this revision deletes the entry.
+    pub deleted: bool,
+    /// The body, absent on a deletion.
+    pub body: Option<Body>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEntry {
+    id: Uuid,
+    kind: EntryKind,
+    #[serde(with = "time::serde::rfc3339")]
+    occurred_at: OffsetDateTime,
+    rev: String,
+    device_id: String,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<serde_json::Value>,
+}
+
+impl Entry {
+    /// A live entry made by the device that stamped `rev`.
+    pub fn live(id: EntryId, occurred_at: OffsetDateTime, body: Body, rev: Stamp) -> Entry {
+        Entry {
+            id,
+            kind: body.kind(),
+            occurred_at,
+            device_id: rev.device().clone(),
+            rev,
+            deleted: false,
+            body: Some(body),
+        }
+    }
+
+    /// The deletion of `self` as a new revision stamped `rev`.
+    pub fn tombstone(&self, rev: Stamp) -> Entry {
+        Entry {
+            id: self.id,
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            device_id: rev.device().clone(),
+            rev,
+            deleted: true,
+            body: None,
+        }
+    }
+
+    /// The patient's local calendar day of this entry.
+    pub fn local_date(&self) -> time::Date {
+        self.occurred_at.date()
+    }
+
+    /// Reads an entry from its JSON wire form, naming the offending field on error.
+    ///
+    /// This checks the form (types, required fields, `rev` matching `device_id`); the
+    /// clinical ranges are checked by [`super::validate_entry`].
+    pub fn from_json(value: serde_json::Value) -> Result<Entry, ValidationError> {
+        let wire: WireEntry = parse_json_value(value, "")?;
+        Entry::from_wire(wire)
+    }
+
+    /// The JSON wire form.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.to_wire()).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn from_wire(wire: WireEntry) -> Result<Entry, ValidationError> {
+        let device_id =
+            DeviceId::new(wire.device_id).map_err(|e| ValidationError::new("device_id", e))?;
+        let rev: Stamp = wire
+            .rev
+            .parse()
+            .map_err(|e| ValidationError::new("rev", e))?;
+        if rev.device() != &device_id {
+            return Err(ValidationError::new(
+                "rev",
+                "the stamp's device part must equal device_id",
+            ));
+        }
+        let body = match (wire.deleted, wire.body) {
+            // A deleted entry travels without its body; one sent anyway is dropped, not kept.
+            (true, _) => None,
+            (false, None | Some(serde_json::Value::Null)) => {
+                return Err(ValidationError::new(
+                    "body",
+                    "is required unless the entry is deleted",
+                ));
+            }
+            (false, Some(body)) => Some(parse_body(wire.kind, body)?),
+        };
+        Ok(Entry {
+            id: wire.id,
+            kind: wire.kind,
+            occurred_at: wire.occurred_at,
+            rev,
+            device_id,
+            deleted: wire.deleted,
+            body,
+        })
+    }
+
+    fn to_wire(&self) -> WireEntry {
+        WireEntry {
+            id: self.id,
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            rev: self.rev.to_string(),
+            device_id: self.device_id.to_string(),
+            deleted: self.deleted,
+            body: self.body.as_ref().map(Body::to_json),
+        }
+    }
+}
+
+fn parse_body(kind: EntryKind, body: serde_json::Value) -> Result<Body, ValidationError> {
+    fn typed<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, ValidationError> {
+        parse_json_value(body, "body")
+    }
+    Ok(match kind {
+        EntryKind::Dose => Body::Dose(typed::<DoseBody>(body)?),
+        EntryKind::Pain => Body::Pain(typed::<PainBody>(body)?),
+        EntryKind::Withdrawal => Body::Withdrawal(typed::<WithdrawalBody>(body)?),
+        EntryKind::Note => Body::Note(typed::<NoteBody>(body)?),
+    })
+}
+
+impl Serialize for Entry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_wire().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireEntry::deserialize(deserializer)?;
+        Entry::from_wire(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dose_json() -> serde_json::Value {
+        json!({
+            "id": "0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f",
+            "kind": "dose",
+            "occurred_at": "2026-11-21T08:30:00+01:00",
+            "rev": "0193a0c47e1b-0000-ios-7f3a9c",
+            "device_id": "ios-7f3a9c",
+            "deleted": false,
+            "body": {"medication": "oxycodone", "amount": 10, "unit": "mg", "route": "oral", "prn": true}
+        })
+    }
+
+    #[test]
+    fn wire_form_round_trips() {
+        let entry = Entry::from_json(dose_json()).unwrap();
+        assert_eq!(entry.local_date(), time::macros::date!(2026 - 11 - 21));
+        assert_eq!(entry.occurred_at.offset().whole_hours(), 1);
+        let back = entry.to_json();
+        assert_eq!(back["occurred_at"], "2026-11-21T08:30:00+01:00");
+        assert_eq!(Entry::from_json(back).unwrap(), entry);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut value = dose_json();
+        value["body"]["amount"] = json!("ten");
+        assert_eq!(Entry::from_json(value).unwrap_err().field, "body.amount");
+
+        let mut value = dose_json();
+        value["body"]["colour"] = json!("red");
+        assert_eq!(Entry::from_json(value).unwrap_err().field, "body.colour");
+
+        let mut value = dose_json();
+        value.as_object_mut().unwrap().remove("occurred_at");
+        assert_eq!(Entry::from_json(value).unwrap_err().field, "occurred_at");
+
+        let mut value = dose_json();
+        value["rev"] = json!("0193a0c47e1b-0000-android-1");
+        assert_eq!(Entry::from_json(value).unwrap_err().field, "rev");
+
+        let mut value = dose_json();
+        value["body"] = json!(null);
+        assert_eq!(Entry::from_json(value).unwrap_err().field, "body");
+    }
+
+    #[test]
+    fn a_deletion_needs_no_body() {
+        let mut value = dose_json();
+        value["deleted"] = json!(true);
+        value.as_object_mut().unwrap().remove("body");
+        let entry = Entry::from_json(value).unwrap();
+        assert!(entry.deleted && entry.body.is_none());
+        assert!(entry.to_json().get("body").is_none());
+    }
+}
