@@ -12,3 +12,4 @@
 
 pub mod clinical;
 pub mod model;
+pub mod summary;
