@@ -12,5 +12,6 @@ pub use body::{
 pub use entry::{Entry, EntryId};
 pub use hlc::{DeviceId, HybridClock, Stamp, StampError, SystemWallClock, WallClock};
 pub use validate::{
-    LIMITS, Limits, ValidationError, parse_json, validate_device_id, validate_entry, validate_rev_not_ahead,
+    LIMITS, Limits, ValidationError, parse_json, validate_device_id, validate_entry,
+    validate_rev_not_ahead,
 };

@@ -50,7 +50,10 @@ pub struct CohortWindow {
 }
 
 fn count_share(count: usize, pairs: usize) -> CountShare {
-    CountShare { count: count as u32, share: (pairs > 0).then(|| count as f64 / pairs as f64) }
+    CountShare {
+        count: count as u32,
+        share: (pairs > 0).then(|| count as f64 / pairs as f64),
+    }
 }
 
 /// The cohort table. `subjects[s][w]` is subject `s`'s value in `windows[w]` (as made by
@@ -62,7 +65,10 @@ pub fn cohort_table(windows: &[Window], subjects: &[Vec<SubjectWindow>]) -> Vec<
         .enumerate()
         .map(|(w, window)| {
             let values: Vec<f64> = subjects.iter().filter_map(|s| value(s, w)).collect();
-            let lost = subjects.iter().filter(|s| s.get(w).is_some_and(|sw| sw.lost_to_follow_up)).count() as u32;
+            let lost = subjects
+                .iter()
+                .filter(|s| s.get(w).is_some_and(|sw| sw.lost_to_follow_up))
+                .count() as u32;
             let mut row = CohortWindow {
                 name: window.name.clone(),
                 first_day: window.first_day,
@@ -76,15 +82,23 @@ pub fn cohort_table(windows: &[Window], subjects: &[Vec<SubjectWindow>]) -> Vec<
                 lost_to_follow_up: lost,
             };
             if w > 0 {
-                let (baseline, current): (Vec<f64>, Vec<f64>) =
-                    subjects.iter().filter_map(|s| Some((value(s, 0)?, value(s, w)?))).unzip();
+                let (baseline, current): (Vec<f64>, Vec<f64>) = subjects
+                    .iter()
+                    .filter_map(|s| Some((value(s, 0)?, value(s, w)?)))
+                    .unzip();
                 let pairs = baseline.len();
                 let changes: Vec<f64> = current.iter().zip(&baseline).map(|(c, b)| c - b).collect();
-                let reduced = current.iter().zip(&baseline).filter(|(c, b)| **c <= 0.5 * **b).count();
+                let reduced = current
+                    .iter()
+                    .zip(&baseline)
+                    .filter(|(c, b)| **c <= 0.5 * **b)
+                    .count();
                 let ceased = current.iter().filter(|c| **c == 0.0).count();
                 row.pairs = Some(pairs as u32);
-                row.change_from_baseline =
-                    Some(MeanChange { mean: mean(&changes), p_value: paired_t_test_p_value(&baseline, &current) });
+                row.change_from_baseline = Some(MeanChange {
+                    mean: mean(&changes),
+                    p_value: paired_t_test_p_value(&baseline, &current),
+                });
                 row.reduction_50 = Some(count_share(reduced, pairs));
                 row.cessation = Some(count_share(ceased, pairs));
             }
@@ -136,8 +150,20 @@ mod tests {
         let change = discharge.change_from_baseline.unwrap();
         assert!((change.mean.unwrap() - (-110.0 - 100.0 - 10.0) / 3.0).abs() < 1e-9);
         assert!(change.p_value.unwrap() > 0.0 && change.p_value.unwrap() < 1.0);
-        assert_eq!(discharge.reduction_50, Some(CountShare { count: 2, share: Some(2.0 / 3.0) }));
-        assert_eq!(discharge.cessation, Some(CountShare { count: 1, share: Some(1.0 / 3.0) }));
+        assert_eq!(
+            discharge.reduction_50,
+            Some(CountShare {
+                count: 2,
+                share: Some(2.0 / 3.0)
+            })
+        );
+        assert_eq!(
+            discharge.cessation,
+            Some(CountShare {
+                count: 1,
+                share: Some(1.0 / 3.0)
+            })
+        );
         assert_eq!(discharge.lost_to_follow_up, 1);
     }
 
@@ -147,7 +173,19 @@ mod tests {
         let table = cohort_table(&windows, &[]);
         assert_eq!(table[1].n, 0);
         assert_eq!(table[1].mme.mean, None);
-        assert_eq!(table[1].reduction_50, Some(CountShare { count: 0, share: None }));
-        assert_eq!(table[1].change_from_baseline, Some(MeanChange { mean: None, p_value: None }));
+        assert_eq!(
+            table[1].reduction_50,
+            Some(CountShare {
+                count: 0,
+                share: None
+            })
+        );
+        assert_eq!(
+            table[1].change_from_baseline,
+            Some(MeanChange {
+                mean: None,
+                p_value: None
+            })
+        );
     }
 }

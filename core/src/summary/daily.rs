@@ -127,10 +127,17 @@ pub fn contributions(entry: &Entry) -> Vec<DayContribution> {
         return Vec::new();
     };
     let date = entry.local_date();
-    let single = |contribution| vec![DayContribution { date, logged: true, contribution }];
+    let single = |contribution| {
+        vec![DayContribution {
+            date,
+            logged: true,
+            contribution,
+        }]
+    };
     match body {
         Body::Dose(dose) if dose.is_patch() => {
-            let rate_is_mme_quantity = medication(&dose.medication).is_some_and(|m| m.class == MedicationClass::Opioid);
+            let rate_is_mme_quantity =
+                medication(&dose.medication).is_some_and(|m| m.class == MedicationClass::Opioid);
             let spread = hours_per_local_day(entry.occurred_at, dose.wear_hours());
             spread
                 .into_iter()
@@ -139,7 +146,11 @@ pub fn contributions(entry: &Entry) -> Vec<DayContribution> {
                     logged: day == date,
                     contribution: Contribution::Dose {
                         medication: dose.medication.clone(),
-                        quantity: if rate_is_mme_quantity { dose.amount * hours / 24.0 } else { 0.0 },
+                        quantity: if rate_is_mme_quantity {
+                            dose.amount * hours / 24.0
+                        } else {
+                            0.0
+                        },
                         mg: dose.amount * hours / 1000.0,
                         route: dose.route,
                     },
@@ -148,10 +159,20 @@ pub fn contributions(entry: &Entry) -> Vec<DayContribution> {
         }
         Body::Dose(dose) => {
             let mg = dose_mg(dose);
-            single(Contribution::Dose { medication: dose.medication.clone(), quantity: mg, mg, route: dose.route })
+            single(Contribution::Dose {
+                medication: dose.medication.clone(),
+                quantity: mg,
+                mg,
+                route: dose.route,
+            })
         }
-        Body::Pain(pain) => single(Contribution::Pain { nrs: pain.nrs, peg: pain.peg.as_ref().map(peg_score) }),
-        Body::Withdrawal(withdrawal) => single(Contribution::Withdrawal { sows_total: sows_total(&withdrawal.sows) }),
+        Body::Pain(pain) => single(Contribution::Pain {
+            nrs: pain.nrs,
+            peg: pain.peg.as_ref().map(peg_score),
+        }),
+        Body::Withdrawal(withdrawal) => single(Contribution::Withdrawal {
+            sows_total: sows_total(&withdrawal.sows),
+        }),
         Body::Note(_) => single(Contribution::Note),
     }
 }
@@ -194,19 +215,31 @@ pub fn summarize_day<'a>(
             entries += 1;
         }
         match &item.contribution {
-            Contribution::Dose { medication: code, quantity, mg, route } => {
-                match medication(code).map(|m| m.class) {
-                    Some(MedicationClass::Opioid) => *quantity_by_medication.entry(code).or_default() += quantity,
-                    Some(MedicationClass::Buprenorphine) => add_optional(&mut summary.buprenorphine_mg, *mg),
-                    Some(MedicationClass::Ketamine) => {
-                        add_optional(&mut summary.ketamine_mg, *mg);
-                        *summary.ketamine_mg_by_route.entry(route.as_str().to_string()).or_default() += mg;
-                    }
-                    Some(MedicationClass::NotConverted) => {}
-                    Some(MedicationClass::Other) | None if item.logged => summary.unconverted_doses += 1,
-                    Some(MedicationClass::Other) | None => {}
+            Contribution::Dose {
+                medication: code,
+                quantity,
+                mg,
+                route,
+            } => match medication(code).map(|m| m.class) {
+                Some(MedicationClass::Opioid) => {
+                    *quantity_by_medication.entry(code).or_default() += quantity
                 }
-            }
+                Some(MedicationClass::Buprenorphine) => {
+                    add_optional(&mut summary.buprenorphine_mg, *mg)
+                }
+                Some(MedicationClass::Ketamine) => {
+                    add_optional(&mut summary.ketamine_mg, *mg);
+                    *summary
+                        .ketamine_mg_by_route
+                        .entry(route.as_str().to_string())
+                        .or_default() += mg;
+                }
+                Some(MedicationClass::NotConverted) => {}
+                Some(MedicationClass::Other) | None if item.logged => {
+                    summary.unconverted_doses += 1
+                }
+                Some(MedicationClass::Other) | None => {}
+            },
             Contribution::Pain { nrs, peg } => {
                 nrs_sum += f64::from(*nrs);
                 nrs_count += 1;
@@ -231,7 +264,9 @@ pub fn summarize_day<'a>(
         if let Some(figure) = table.convert_daily(code, quantity) {
             summary.mme_total += figure.mme;
             summary.mme_beyond_table |= figure.beyond_table;
-            summary.mme_by_medication.insert(code.to_string(), figure.mme);
+            summary
+                .mme_by_medication
+                .insert(code.to_string(), figure.mme);
         }
     }
     summary.entries = entries;
@@ -242,14 +277,20 @@ pub fn summarize_day<'a>(
 
 /// Every day with data of a set of entries (latest revisions; deleted ones count for
 /// nothing), sorted by date.
-pub fn daily_summaries<'a>(entries: impl IntoIterator<Item = &'a Entry>, table: &MmeTable) -> Vec<DailySummary> {
+pub fn daily_summaries<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    table: &MmeTable,
+) -> Vec<DailySummary> {
     let mut by_day: BTreeMap<Date, Vec<DayContribution>> = BTreeMap::new();
     for entry in entries {
         for item in contributions(entry) {
             by_day.entry(item.date).or_default().push(item);
         }
     }
-    by_day.iter().filter_map(|(date, items)| summarize_day(*date, items, table)).collect()
+    by_day
+        .iter()
+        .filter_map(|(date, items)| summarize_day(*date, items, table))
+        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,15 @@ fn clock() -> HybridClock {
 }
 
 fn dose(medication: &str, amount: f64, unit: Unit, route: Route) -> Body {
-    Body::Dose(DoseBody { medication: medication.into(), name: None, amount, unit, route, duration_h: None, prn: None })
+    Body::Dose(DoseBody {
+        medication: medication.into(),
+        name: None,
+        amount,
+        unit,
+        route,
+        duration_h: None,
+        prn: None,
+    })
 }
 
 fn patch(medication: &str, rate: f64, hours: f64) -> Body {
@@ -42,25 +50,76 @@ fn a_day_of_oral_doses_pain_and_withdrawal() {
     let mut c = clock();
     let sows = SOWS_ITEMS.iter().map(|i| (i.key.to_string(), 2)).collect();
     let entries = vec![
-        entry(&mut c, datetime!(2026-11-21 08:00 +01:00), dose("oxycodone", 10.0, Unit::Mg, Route::Oral)),
-        entry(&mut c, datetime!(2026-11-21 20:00 +01:00), dose("oxycodone", 10.0, Unit::Mg, Route::Oral)),
-        entry(&mut c, datetime!(2026-11-21 09:00 +01:00), dose("morphine", 5000.0, Unit::Mcg, Route::Oral)),
-        entry(&mut c, datetime!(2026-11-21 09:00 +01:00), dose("buprenorphine", 2.0, Unit::Mg, Route::Sublingual)),
-        entry(&mut c, datetime!(2026-11-21 10:00 +01:00), dose("ketamine", 25.0, Unit::Mg, Route::Nasal)),
-        entry(&mut c, datetime!(2026-11-21 10:00 +01:00), dose("naltrexone", 4500.0, Unit::Mcg, Route::Oral)),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 08:00 +01:00),
+            dose("oxycodone", 10.0, Unit::Mg, Route::Oral),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 20:00 +01:00),
+            dose("oxycodone", 10.0, Unit::Mg, Route::Oral),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 09:00 +01:00),
+            dose("morphine", 5000.0, Unit::Mcg, Route::Oral),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 09:00 +01:00),
+            dose("buprenorphine", 2.0, Unit::Mg, Route::Sublingual),
+        ),
         entry(
             &mut c,
             datetime!(2026-11-21 10:00 +01:00),
-            Body::Dose(DoseBody { name: Some("gabapentin".into()), ..dose_body("other", 300.0) }),
+            dose("ketamine", 25.0, Unit::Mg, Route::Nasal),
         ),
-        entry(&mut c, datetime!(2026-11-21 11:00 +01:00), Body::Pain(PainBody { nrs: 6, peg: None, note: None })),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 10:00 +01:00),
+            dose("naltrexone", 4500.0, Unit::Mcg, Route::Oral),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 10:00 +01:00),
+            Body::Dose(DoseBody {
+                name: Some("gabapentin".into()),
+                ..dose_body("other", 300.0)
+            }),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 11:00 +01:00),
+            Body::Pain(PainBody {
+                nrs: 6,
+                peg: None,
+                note: None,
+            }),
+        ),
         entry(
             &mut c,
             datetime!(2026-11-21 18:00 +01:00),
-            Body::Pain(PainBody { nrs: 3, peg: Some(PegAnswers { pain: 3, enjoyment: 6, activity: 6 }), note: None }),
+            Body::Pain(PainBody {
+                nrs: 3,
+                peg: Some(PegAnswers {
+                    pain: 3,
+                    enjoyment: 6,
+                    activity: 6,
+                }),
+                note: None,
+            }),
         ),
-        entry(&mut c, datetime!(2026-11-21 19:00 +01:00), Body::Withdrawal(WithdrawalBody { sows, note: None })),
-        entry(&mut c, datetime!(2026-11-21 22:00 +01:00), Body::Note(NoteBody { text: "ok".into() })),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 19:00 +01:00),
+            Body::Withdrawal(WithdrawalBody { sows, note: None }),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 22:00 +01:00),
+            Body::Note(NoteBody { text: "ok".into() }),
+        ),
     ];
     let days = daily_summaries(&entries, DEFAULT_MME_TABLE);
     assert_eq!(days.len(), 1);
@@ -82,16 +141,31 @@ fn a_day_of_oral_doses_pain_and_withdrawal() {
 }
 
 fn dose_body(medication: &str, mg: f64) -> DoseBody {
-    DoseBody { medication: medication.into(), name: None, amount: mg, unit: Unit::Mg, route: Route::Oral, duration_h: None, prn: None }
+    DoseBody {
+        medication: medication.into(),
+        name: None,
+        amount: mg,
+        unit: Unit::Mg,
+        route: Route::Oral,
+        duration_h: None,
+        prn: None,
+    }
 }
 
 #[test]
 fn a_patch_spreads_across_midnight_and_days() {
     let mut c = clock();
     // 25 mcg/h for 72 h from 20:00: 4 h on day 1, 24 h on days 2 and 3, 20 h on day 4.
-    let entries = vec![entry(&mut c, datetime!(2026-11-01 20:00 +01:00), patch("fentanyl_transdermal", 25.0, 72.0))];
+    let entries = vec![entry(
+        &mut c,
+        datetime!(2026-11-01 20:00 +01:00),
+        patch("fentanyl_transdermal", 25.0, 72.0),
+    )];
     let days = daily_summaries(&entries, DEFAULT_MME_TABLE);
-    let got: Vec<(Date, f64, u32)> = days.iter().map(|d| (d.date, d.mme_total, d.entries)).collect();
+    let got: Vec<(Date, f64, u32)> = days
+        .iter()
+        .map(|d| (d.date, d.mme_total, d.entries))
+        .collect();
     let expected = [(1, 4.0, 1), (2, 24.0, 0), (3, 24.0, 0), (4, 20.0, 0)];
     assert_eq!(got.len(), expected.len());
     for ((date, mme, count), (day, hours, entries)) in got.iter().zip(expected) {
@@ -104,7 +178,11 @@ fn a_patch_spreads_across_midnight_and_days() {
 #[test]
 fn a_buprenorphine_patch_counts_in_mg_not_mme() {
     let mut c = clock();
-    let entries = vec![entry(&mut c, datetime!(2026-11-01 00:00 UTC), patch("buprenorphine", 10.0, 168.0))];
+    let entries = vec![entry(
+        &mut c,
+        datetime!(2026-11-01 00:00 UTC),
+        patch("buprenorphine", 10.0, 168.0),
+    )];
     let days = daily_summaries(&entries, DEFAULT_MME_TABLE);
     assert_eq!(days.len(), 7);
     for day in &days {
@@ -116,7 +194,11 @@ fn a_buprenorphine_patch_counts_in_mg_not_mme() {
 #[test]
 fn deleted_entries_count_for_nothing() {
     let mut c = clock();
-    let live = entry(&mut c, datetime!(2026-11-21 08:00 UTC), dose("oxycodone", 10.0, Unit::Mg, Route::Oral));
+    let live = entry(
+        &mut c,
+        datetime!(2026-11-21 08:00 UTC),
+        dose("oxycodone", 10.0, Unit::Mg, Route::Oral),
+    );
     let deleted = live.tombstone(c.now(2));
     assert!(daily_summaries([&deleted], DEFAULT_MME_TABLE).is_empty());
 }
@@ -125,8 +207,16 @@ fn deleted_entries_count_for_nothing() {
 fn methadone_bands_apply_to_the_day_total() {
     let mut c = clock();
     let entries = vec![
-        entry(&mut c, datetime!(2026-11-21 08:00 UTC), dose("methadone", 15.0, Unit::Mg, Route::Oral)),
-        entry(&mut c, datetime!(2026-11-21 20:00 UTC), dose("methadone", 15.0, Unit::Mg, Route::Oral)),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 08:00 UTC),
+            dose("methadone", 15.0, Unit::Mg, Route::Oral),
+        ),
+        entry(
+            &mut c,
+            datetime!(2026-11-21 20:00 UTC),
+            dose("methadone", 15.0, Unit::Mg, Route::Oral),
+        ),
     ];
     let days = daily_summaries(&entries, mme_table("cdc-2016").unwrap());
     assert!(approx(days[0].mme_total, 240.0));
@@ -147,7 +237,14 @@ const MEDS: [(&str, Unit, Route); 7] = [
 
 fn entry_strategy() -> impl Strategy<Value = (i64, i8, u8, u32, u32, bool)> {
     // (minute of a 20-day period, offset hours, kind selector, amount, hours worn, deleted)
-    (0i64..20 * 24 * 60, -11i8..=13, 0u8..12, 1u32..200, 1u32..=168, proptest::bool::weighted(0.15))
+    (
+        0i64..20 * 24 * 60,
+        -11i8..=13,
+        0u8..12,
+        1u32..200,
+        1u32..=168,
+        proptest::bool::weighted(0.15),
+    )
 }
 
 fn build(raw: &[(i64, i8, u8, u32, u32, bool)]) -> Vec<Entry> {
@@ -160,7 +257,15 @@ fn build(raw: &[(i64, i8, u8, u32, u32, bool)]) -> Vec<Entry> {
             let body = match selector {
                 0..=6 => {
                     let (med, unit, route) = MEDS[selector as usize];
-                    let mut body = DoseBody { medication: med.into(), name: None, amount, unit, route, duration_h: None, prn: None };
+                    let mut body = DoseBody {
+                        medication: med.into(),
+                        name: None,
+                        amount,
+                        unit,
+                        route,
+                        duration_h: None,
+                        prn: None,
+                    };
                     if med == "other" {
                         body.name = Some("x".into());
                     }
@@ -170,18 +275,29 @@ fn build(raw: &[(i64, i8, u8, u32, u32, bool)]) -> Vec<Entry> {
                 8 => patch("buprenorphine", amount.min(40.0), f64::from(hours)),
                 9 => Body::Pain(PainBody {
                     nrs: (amount as u8) % 11,
-                    peg: (amount as u32 % 2 == 0)
-                        .then_some(PegAnswers { pain: (amount as u8) % 11, enjoyment: 5, activity: (hours % 11) as u8 }),
+                    peg: (amount as u32 % 2 == 0).then_some(PegAnswers {
+                        pain: (amount as u8) % 11,
+                        enjoyment: 5,
+                        activity: (hours % 11) as u8,
+                    }),
                     note: None,
                 }),
                 10 => Body::Withdrawal(WithdrawalBody {
-                    sows: SOWS_ITEMS.iter().enumerate().map(|(i, item)| (item.key.to_string(), ((amount as usize + i) % 5) as u8)).collect(),
+                    sows: SOWS_ITEMS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| (item.key.to_string(), ((amount as usize + i) % 5) as u8))
+                        .collect(),
                     note: None,
                 }),
                 _ => Body::Note(NoteBody { text: "n".into() }),
             };
             let live = entry(&mut c, at, body);
-            if deleted { live.tombstone(c.now(3)) } else { live }
+            if deleted {
+                live.tombstone(c.now(3))
+            } else {
+                live
+            }
         })
         .collect()
 }
@@ -219,7 +335,11 @@ fn naive(entries: &[Entry]) -> BTreeMap<Date, Naive> {
                 }
             }
             Body::Dose(d) => {
-                let mg = if d.unit == Unit::Mcg { d.amount / 1000.0 } else { d.amount };
+                let mg = if d.unit == Unit::Mcg {
+                    d.amount / 1000.0
+                } else {
+                    d.amount
+                };
                 match d.medication.as_str() {
                     "oxycodone" => day.mme += mg * 1.5,
                     "morphine" => day.mme += mg,
@@ -233,7 +353,10 @@ fn naive(entries: &[Entry]) -> BTreeMap<Date, Naive> {
             Body::Pain(p) => {
                 day.nrs.push(p.nrs);
                 if let Some(peg) = &p.peg {
-                    day.peg.push((f64::from(peg.pain) + f64::from(peg.enjoyment) + f64::from(peg.activity)) / 3.0);
+                    day.peg.push(
+                        (f64::from(peg.pain) + f64::from(peg.enjoyment) + f64::from(peg.activity))
+                            / 3.0,
+                    );
                 }
             }
             Body::Withdrawal(w) => day.sows = day.sows.max(Some(w.sows.values().sum())),

@@ -86,28 +86,47 @@ impl Rules<'_> {
         let m7 = self.index.mme_7d(d);
         match code {
             FlagCode::MmeOver90 => m7.is_some_and(|m| m >= MME_THRESHOLD_AVOID),
-            FlagCode::MmeOver50 => m7.is_some_and(|m| (MME_THRESHOLD_REASSESS..MME_THRESHOLD_AVOID).contains(&m)),
+            FlagCode::MmeOver50 => {
+                m7.is_some_and(|m| (MME_THRESHOLD_REASSESS..MME_THRESHOLD_AVOID).contains(&m))
+            }
             FlagCode::DoseEscalation => match (m7, self.baseline) {
                 (Some(m), Some(base)) if base > 0.0 => m > base * ESCALATION_RATIO,
                 _ => false,
             },
-            FlagCode::RapidTaper => match (m7, self.index.mme_7d(d - Duration::days(RAPID_TAPER_LOOKBACK_DAYS))) {
+            FlagCode::RapidTaper => match (
+                m7,
+                self.index
+                    .mme_7d(d - Duration::days(RAPID_TAPER_LOOKBACK_DAYS)),
+            ) {
                 (Some(now), Some(before)) if before > 0.0 => now < before * RAPID_TAPER_RATIO,
                 _ => false,
             },
-            FlagCode::SevereWithdrawal => self.index.week_ending(d).any(|day| day.sows_max.is_some_and(|s| s >= SEVERE_SOWS)),
+            FlagCode::SevereWithdrawal => self
+                .index
+                .week_ending(d)
+                .any(|day| day.sows_max.is_some_and(|s| s >= SEVERE_SOWS)),
             FlagCode::PainUpWithDose => {
                 let earlier = d - Duration::days(HYPERALGESIA_LOOKBACK_DAYS);
-                match (m7, self.index.mme_7d(earlier), self.index.pain_7d(d), self.index.pain_7d(earlier)) {
+                match (
+                    m7,
+                    self.index.mme_7d(earlier),
+                    self.index.pain_7d(d),
+                    self.index.pain_7d(earlier),
+                ) {
                     (Some(m), Some(m_before), Some(p), Some(p_before)) if m_before > 0.0 => {
-                        m >= m_before * HYPERALGESIA_MME_RATIO && p - p_before >= HYPERALGESIA_NRS_RISE
+                        m >= m_before * HYPERALGESIA_MME_RATIO
+                            && p - p_before >= HYPERALGESIA_NRS_RISE
                     }
                     _ => false,
                 }
             }
             FlagCode::NoRecentEntries => {
                 if self.has_entries {
-                    (0..NO_ENTRY_DAYS).all(|back| self.index.get(d - Duration::days(back)).is_none_or(|day| day.entries == 0))
+                    (0..NO_ENTRY_DAYS).all(|back| {
+                        self.index
+                            .get(d - Duration::days(back))
+                            .is_none_or(|day| day.entries == 0)
+                    })
                 } else {
                     d >= self.enrolled_on + Duration::days(NO_ENTRY_DAYS - 1)
                 }
@@ -141,9 +160,21 @@ impl Rules<'_> {
 }
 
 /// The flags that hold on `today`, each with the first day of its current run.
-pub(crate) fn evaluate_flags(index: &DayIndex<'_>, enrolled_on: Date, baseline: Option<f64>, today: Date) -> Vec<Flag> {
-    let rules = Rules { index, enrolled_on, baseline, has_entries: index.has_entries() };
-    let earliest = index.first_date().map_or(enrolled_on, |first| first.min(enrolled_on));
+pub(crate) fn evaluate_flags(
+    index: &DayIndex<'_>,
+    enrolled_on: Date,
+    baseline: Option<f64>,
+    today: Date,
+) -> Vec<Flag> {
+    let rules = Rules {
+        index,
+        enrolled_on,
+        baseline,
+        has_entries: index.has_entries(),
+    };
+    let earliest = index
+        .first_date()
+        .map_or(enrolled_on, |first| first.min(enrolled_on));
     FlagCode::ALL
         .into_iter()
         .filter(|code| rules.holds(*code, today))
@@ -152,7 +183,11 @@ pub(crate) fn evaluate_flags(index: &DayIndex<'_>, enrolled_on: Date, baseline: 
             while since > earliest && rules.holds(code, since - Duration::DAY) {
                 since -= Duration::DAY;
             }
-            Flag { code, since, detail: rules.detail(code, today) }
+            Flag {
+                code,
+                since,
+                detail: rules.detail(code, today),
+            }
         })
         .collect()
 }

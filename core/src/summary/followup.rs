@@ -36,7 +36,10 @@ pub trait WindowDayRange {
 
 impl WindowDayRange for Window {
     fn dates(&self, enrolled_on: Date) -> (Date, Date) {
-        (enrolled_on + Duration::days(self.first_day.into()), enrolled_on + Duration::days(self.last_day.into()))
+        (
+            enrolled_on + Duration::days(self.first_day.into()),
+            enrolled_on + Duration::days(self.last_day.into()),
+        )
     }
 }
 
@@ -76,8 +79,14 @@ pub fn parse_windows(spec: &str) -> Result<Vec<Window>, ValidationError> {
         return Err(window_error(format!("at most {MAX_WINDOWS} windows")));
     }
     for (index, window) in windows.iter().enumerate() {
-        if windows[..index].iter().any(|other| other.name == window.name) {
-            return Err(window_error(format!("window name `{}` is used twice", window.name)));
+        if windows[..index]
+            .iter()
+            .any(|other| other.name == window.name)
+        {
+            return Err(window_error(format!(
+                "window name `{}` is used twice",
+                window.name
+            )));
         }
     }
     Ok(windows)
@@ -107,16 +116,27 @@ pub struct SubjectWindow {
 /// A subject's values in each window. `daily` is the subject's days with data (sorted);
 /// `as_of` is the day the data was read: a window that had not begun then is not counted as
 /// lost to follow-up.
-pub fn subject_windows(daily: &[DailySummary], enrolled_on: Date, windows: &[Window], as_of: Date) -> Vec<SubjectWindow> {
+pub fn subject_windows(
+    daily: &[DailySummary],
+    enrolled_on: Date,
+    windows: &[Window],
+    as_of: Date,
+) -> Vec<SubjectWindow> {
     let last_entry_day = daily.iter().rev().find(|d| d.entries > 0).map(|d| d.date);
     windows
         .iter()
         .map(|window| {
             let (first, last) = window.dates(enrolled_on);
-            let days: Vec<&DailySummary> = daily.iter().filter(|d| d.date >= first && d.date <= last).collect();
+            let days: Vec<&DailySummary> = daily
+                .iter()
+                .filter(|d| d.date >= first && d.date <= last)
+                .collect();
             let mme: Vec<f64> = days.iter().map(|d| d.mme_total).collect();
             let pain: Vec<f64> = days.iter().filter_map(|d| d.pain_nrs_mean).collect();
-            let sows: Vec<f64> = days.iter().filter_map(|d| d.sows_max.map(f64::from)).collect();
+            let sows: Vec<f64> = days
+                .iter()
+                .filter_map(|d| d.sows_max.map(f64::from))
+                .collect();
             SubjectWindow {
                 window: window.name.clone(),
                 first_day: window.first_day,
@@ -140,13 +160,29 @@ mod tests {
     fn default_spec_parses() {
         let windows = parse_windows(DEFAULT_WINDOWS).unwrap();
         assert_eq!(windows.len(), 4);
-        assert_eq!(windows[0], Window { name: "baseline".into(), first_day: -7, last_day: -1 });
+        assert_eq!(
+            windows[0],
+            Window {
+                name: "baseline".into(),
+                first_day: -7,
+                last_day: -1
+            }
+        );
         assert_eq!(windows[3].last_day, 395);
     }
 
     #[test]
     fn bad_specs_name_the_windows_field() {
-        for bad in ["", "a", "a:1", "a:x..2", "a:3..2", "a:0..1,a:2..3", "bad name:0..1", "a:0..99999"] {
+        for bad in [
+            "",
+            "a",
+            "a:1",
+            "a:x..2",
+            "a:3..2",
+            "a:0..1,a:2..3",
+            "bad name:0..1",
+            "a:0..99999",
+        ] {
             assert_eq!(parse_windows(bad).unwrap_err().field, "windows", "{bad}");
         }
     }

@@ -15,11 +15,17 @@ mod stats;
 mod trends;
 
 pub use cohort::{CohortWindow, CountShare, MeanChange, cohort_table};
-pub use daily::{Contribution, DailySummary, DayContribution, contributions, daily_summaries, summarize_day};
+pub use daily::{
+    Contribution, DailySummary, DayContribution, contributions, daily_summaries, summarize_day,
+};
 pub use dates::iso_date;
 pub use flags::{Flag, FlagCode};
 pub use followup::{
-    DEFAULT_WINDOWS, MAX_WINDOWS, SubjectWindow, Window, WindowDayRange, parse_windows, subject_windows,
+    DEFAULT_WINDOWS, MAX_WINDOWS, SubjectWindow, Window, WindowDayRange, parse_windows,
+    subject_windows,
 };
 pub use stats::{Distribution, mean, paired_t_test_p_value, quantile_type7, sample_sd};
-pub use trends::{BaselineSource, MAX_TREND_DAYS, MIN_TREND_DAYS, TrendInput, TrendPoint, Trends, today_for, trends};
+pub use trends::{
+    BaselineSource, MAX_TREND_DAYS, MIN_TREND_DAYS, TrendInput, TrendPoint, Trends, today_for,
+    trends,
+};

@@ -76,7 +76,8 @@ pub struct Trends {
 /// The patient's today: the current date at the UTC offset of their latest entry (UTC when
 /// there is none).
 pub fn today_for(latest_entry_offset: Option<UtcOffset>, now: OffsetDateTime) -> Date {
-    now.to_offset(latest_entry_offset.unwrap_or(UtcOffset::UTC)).date()
+    now.to_offset(latest_entry_offset.unwrap_or(UtcOffset::UTC))
+        .date()
 }
 
 /// Daily values looked up by date, with the 7-day means of CLINICAL.md.
@@ -86,7 +87,9 @@ pub(crate) struct DayIndex<'a> {
 
 impl<'a> DayIndex<'a> {
     pub(crate) fn new(daily: &'a [DailySummary]) -> Self {
-        DayIndex { by_date: daily.iter().map(|d| (d.date, d)).collect() }
+        DayIndex {
+            by_date: daily.iter().map(|d| (d.date, d)).collect(),
+        }
     }
 
     pub(crate) fn get(&self, date: Date) -> Option<&'a DailySummary> {
@@ -103,11 +106,17 @@ impl<'a> DayIndex<'a> {
 
     /// The days with data among `date − 6 ..= date`.
     pub(crate) fn week_ending(&self, date: Date) -> impl Iterator<Item = &'a DailySummary> + '_ {
-        self.by_date.range(date - Duration::days(6)..=date).map(|(_, d)| *d)
+        self.by_date
+            .range(date - Duration::days(6)..=date)
+            .map(|(_, d)| *d)
     }
 
     /// The mean of `value` over the days among `date − 6 ..= date` where it has one.
-    pub(crate) fn mean_7d(&self, date: Date, value: impl Fn(&DailySummary) -> Option<f64>) -> Option<f64> {
+    pub(crate) fn mean_7d(
+        &self,
+        date: Date,
+        value: impl Fn(&DailySummary) -> Option<f64>,
+    ) -> Option<f64> {
         let values: Vec<f64> = self.week_ending(date).filter_map(value).collect();
         mean(&values)
     }
@@ -125,12 +134,19 @@ impl<'a> DayIndex<'a> {
     }
 
     /// The baseline MME and its source.
-    pub(crate) fn baseline(&self, enrolled_on: Date, set: Option<f64>) -> Option<(f64, BaselineSource)> {
+    pub(crate) fn baseline(
+        &self,
+        enrolled_on: Date,
+        set: Option<f64>,
+    ) -> Option<(f64, BaselineSource)> {
         if let Some(value) = set {
             return Some((value, BaselineSource::Set));
         }
-        let before: Vec<f64> =
-            self.by_date.range(enrolled_on - Duration::days(7)..enrolled_on).map(|(_, d)| d.mme_total).collect();
+        let before: Vec<f64> = self
+            .by_date
+            .range(enrolled_on - Duration::days(7)..enrolled_on)
+            .map(|(_, d)| d.mme_total)
+            .collect();
         if let Some(value) = mean(&before) {
             return Some((value, BaselineSource::PreEnrolment));
         }
@@ -142,7 +158,9 @@ impl<'a> DayIndex<'a> {
 /// The change of `current` from `baseline` in percent; `None` when the baseline is not positive.
 fn change_pct(current: Option<f64>, baseline: Option<f64>) -> Option<f64> {
     match (current, baseline) {
-        (Some(current), Some(baseline)) if baseline > 0.0 => Some((current - baseline) / baseline * 100.0),
+        (Some(current), Some(baseline)) if baseline > 0.0 => {
+            Some((current - baseline) / baseline * 100.0)
+        }
         _ => None,
     }
 }
@@ -169,8 +187,16 @@ pub fn trends(input: TrendInput<'_>) -> Trends {
         baseline_mme: baseline.map(|(value, _)| value),
         baseline_source: baseline.map(|(_, source)| source),
         series,
-        change_from_baseline_pct: change_pct(index.mme_7d(input.today), baseline.map(|(value, _)| value)),
-        flags: evaluate_flags(&index, input.enrolled_on, baseline.map(|(value, _)| value), input.today),
+        change_from_baseline_pct: change_pct(
+            index.mme_7d(input.today),
+            baseline.map(|(value, _)| value),
+        ),
+        flags: evaluate_flags(
+            &index,
+            input.enrolled_on,
+            baseline.map(|(value, _)| value),
+            input.today,
+        ),
     }
 }
 

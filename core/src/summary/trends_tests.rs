@@ -28,11 +28,21 @@ fn day(date: Date, mme: f64) -> DailySummary {
 
 /// `values[i]` is the MME of `start + i` days.
 fn series(start: Date, values: &[f64]) -> Vec<DailySummary> {
-    values.iter().enumerate().map(|(i, mme)| day(start + Duration::days(i as i64), *mme)).collect()
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, mme)| day(start + Duration::days(i as i64), *mme))
+        .collect()
 }
 
 fn input(daily: &[DailySummary], enrolled_on: Date, today: Date) -> TrendInput<'_> {
-    TrendInput { daily, enrolled_on, baseline_set: None, today, days: 90 }
+    TrendInput {
+        daily,
+        enrolled_on,
+        baseline_set: None,
+        today,
+        days: 90,
+    }
 }
 
 fn codes(trends: &Trends) -> Vec<FlagCode> {
@@ -54,13 +64,22 @@ fn baseline_sources_in_order() {
     let daily = series(START, &[100.0; 20]);
     let enrolled = START + Duration::days(10);
     let pre = trends(input(&daily, enrolled, START + Duration::days(19)));
-    assert_eq!((pre.baseline_mme, pre.baseline_source), (Some(100.0), Some(BaselineSource::PreEnrolment)));
+    assert_eq!(
+        (pre.baseline_mme, pre.baseline_source),
+        (Some(100.0), Some(BaselineSource::PreEnrolment))
+    );
 
     let first_week = trends(input(&daily, START, START + Duration::days(19)));
     assert_eq!(first_week.baseline_source, Some(BaselineSource::FirstWeek));
 
-    let set = trends(TrendInput { baseline_set: Some(120.0), ..input(&daily, START, START + Duration::days(19)) });
-    assert_eq!((set.baseline_mme, set.baseline_source), (Some(120.0), Some(BaselineSource::Set)));
+    let set = trends(TrendInput {
+        baseline_set: Some(120.0),
+        ..input(&daily, START, START + Duration::days(19))
+    });
+    assert_eq!(
+        (set.baseline_mme, set.baseline_source),
+        (Some(120.0), Some(BaselineSource::Set))
+    );
     let change = set.change_from_baseline_pct.unwrap();
     assert!((change - (100.0 - 120.0) / 120.0 * 100.0).abs() < 1e-9);
 }
@@ -68,7 +87,11 @@ fn baseline_sources_in_order() {
 #[test]
 fn seven_day_mean_counts_days_with_data_only_and_zero_mme_days() {
     // Days 0..=6: data on days 0, 2 (0 MME: a pain entry only), 6.
-    let daily = vec![day(START, 60.0), day(START + Duration::days(2), 0.0), day(START + Duration::days(6), 90.0)];
+    let daily = vec![
+        day(START, 60.0),
+        day(START + Duration::days(2), 0.0),
+        day(START + Duration::days(6), 90.0),
+    ];
     let t = trends(input(&daily, START, START + Duration::days(6)));
     let last = t.series.last().unwrap();
     assert_eq!(last.mme_7d, Some(50.0));
@@ -85,7 +108,11 @@ fn mme_thresholds_and_since() {
     let daily = series(START, &values);
     let today = START + Duration::days(19);
     let t = trends(input(&daily, START, today));
-    let over_90 = t.flags.iter().find(|f| f.code == FlagCode::MmeOver90).unwrap();
+    let over_90 = t
+        .flags
+        .iter()
+        .find(|f| f.code == FlagCode::MmeOver90)
+        .unwrap();
     // mean over days 13..=19 is 95 on day 19; on day 14 it is (3×40 + 5×95)/8? no: window 8..=14 = 2×40 + 5×95 = 555/7 ≈ 79.3.
     // ≥ 90 first when at most one 40 remains: window 10..=16 → 95 ≥ 90; window 9..=15 = (40 + 6×95)/7 ≈ 87.1.
     assert_eq!(over_90.since, START + Duration::days(16));
@@ -101,7 +128,11 @@ fn rapid_taper_against_four_weeks_earlier() {
     let t = trends(input(&daily, START, START + Duration::days(41)));
     assert!(codes(&t).contains(&FlagCode::RapidTaper));
     let slow: Vec<f64> = (0..42).map(|i| 100.0 - i as f64 * 0.3).collect();
-    let t = trends(input(&series(START, &slow), START, START + Duration::days(41)));
+    let t = trends(input(
+        &series(START, &slow),
+        START,
+        START + Duration::days(41),
+    ));
     assert!(!codes(&t).contains(&FlagCode::RapidTaper));
 }
 
@@ -111,12 +142,19 @@ fn severe_withdrawal_within_a_week() {
     daily[3].sows_max = Some(21);
     let holds_until = START + Duration::days(9);
     let t = trends(input(&daily, START, holds_until));
-    let flag = t.flags.iter().find(|f| f.code == FlagCode::SevereWithdrawal).unwrap();
+    let flag = t
+        .flags
+        .iter()
+        .find(|f| f.code == FlagCode::SevereWithdrawal)
+        .unwrap();
     assert_eq!(flag.since, START + Duration::days(3));
     let later = series(START, &[10.0; 11]);
     let mut later = later;
     later[3].sows_max = Some(21);
-    assert!(!codes(&trends(input(&later, START, START + Duration::days(10)))).contains(&FlagCode::SevereWithdrawal));
+    assert!(
+        !codes(&trends(input(&later, START, START + Duration::days(10))))
+            .contains(&FlagCode::SevereWithdrawal)
+    );
 }
 
 #[test]
@@ -138,14 +176,29 @@ fn pain_up_with_dose() {
 fn no_recent_entries() {
     let daily = series(START, &[10.0; 5]);
     let t = trends(input(&daily, START, START + Duration::days(7)));
-    let flag = t.flags.iter().find(|f| f.code == FlagCode::NoRecentEntries).unwrap();
+    let flag = t
+        .flags
+        .iter()
+        .find(|f| f.code == FlagCode::NoRecentEntries)
+        .unwrap();
     assert_eq!(flag.since, START + Duration::days(7));
-    assert!(!codes(&trends(input(&daily, START, START + Duration::days(6)))).contains(&FlagCode::NoRecentEntries));
+    assert!(
+        !codes(&trends(input(&daily, START, START + Duration::days(6))))
+            .contains(&FlagCode::NoRecentEntries)
+    );
 
     let none = trends(input(&[], START, START + Duration::days(5)));
-    let flag = none.flags.iter().find(|f| f.code == FlagCode::NoRecentEntries).unwrap();
+    let flag = none
+        .flags
+        .iter()
+        .find(|f| f.code == FlagCode::NoRecentEntries)
+        .unwrap();
     assert_eq!(flag.since, START + Duration::days(2));
-    assert!(trends(input(&[], START, START + Duration::days(1))).flags.is_empty());
+    assert!(
+        trends(input(&[], START, START + Duration::days(1)))
+            .flags
+            .is_empty()
+    );
 
     // A day covered only by a patch is a day with data but not a day with an entry.
     let mut patch_only = series(START, &[60.0; 5]);
@@ -153,7 +206,14 @@ fn no_recent_entries() {
         d.entries = 0;
     }
     let t = trends(input(&patch_only, START, START + Duration::days(4)));
-    assert_eq!(t.flags.iter().find(|f| f.code == FlagCode::NoRecentEntries).unwrap().since, START + Duration::days(4));
+    assert_eq!(
+        t.flags
+            .iter()
+            .find(|f| f.code == FlagCode::NoRecentEntries)
+            .unwrap()
+            .since,
+        START + Duration::days(4)
+    );
 }
 
 proptest! {
