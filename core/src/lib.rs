@@ -12,4 +12,5 @@
 
 pub mod clinical;
 pub mod model;
+pub mod store;
 pub mod summary;

@@ -1,0 +1,210 @@
+//! How the store lays out its keys and values.
+//!
+//! Trees:
+//! - `meta`: `format_version` (u32 BE), `device_id`, `clock` (the last HLC stamp), `cursor`.
+//! - `entries`: entry id (16 bytes) → the current revision, live or tombstone.
+//! - `by_date`: local date (4 bytes, order-preserving) ++ entry id → empty; live entries only.
+//! - `outbox`: entry id → the rev waiting to be pushed.
+//! - `outbox_order`: rev ++ entry id → empty, so the outbox is read in the order of changes.
+//! - `rejected`: entry id → the rejected revision and the server's error.
+//!
+//! Every value except `format_version` starts with [`VALUE_VERSION`], so a later program can
+//! tell old values from new ones.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::error::{StoreError, StoreResult};
+use crate::model::{Entry, EntryId, Stamp};
+
+/// The layout of the trees; bumped when a program could misread an older store.
+pub const FORMAT_VERSION: u32 = 1;
+/// The first byte of every stored value.
+pub const VALUE_VERSION: u8 = 1;
+
+pub(crate) const TREE_ENTRIES: &str = "entries";
+pub(crate) const TREE_BY_DATE: &str = "by_date";
+pub(crate) const TREE_OUTBOX: &str = "outbox";
+pub(crate) const TREE_OUTBOX_ORDER: &str = "outbox_order";
+pub(crate) const TREE_REJECTED: &str = "rejected";
+pub(crate) const TREE_META: &str = "meta";
+
+pub(crate) const META_FORMAT: &[u8] = b"format_version";
+pub(crate) const META_DEVICE: &[u8] = b"device_id";
+pub(crate) const META_CLOCK: &[u8] = b"clock";
+pub(crate) const META_CURSOR: &[u8] = b"cursor";
+
+/// The key of an entry in `entries`, `outbox` and `rejected`.
+pub(crate) fn id_key(id: &EntryId) -> [u8; 16] {
+    *id.as_bytes()
+}
+
+/// A date as 4 bytes whose byte order is date order (the sign bit flipped, big-endian).
+pub(crate) fn date_prefix(date: Date) -> [u8; 4] {
+    ((date.to_julian_day() as u32) ^ 0x8000_0000).to_be_bytes()
+}
+
+/// The key of a live entry in `by_date`.
+pub(crate) fn date_key(entry: &Entry) -> Vec<u8> {
+    let mut key = Vec::with_capacity(20);
+    key.extend_from_slice(&date_prefix(entry.local_date()));
+    key.extend_from_slice(entry.id.as_bytes());
+    key
+}
+
+/// The entry id at the end of a `by_date` key.
+pub(crate) fn id_of_date_key(key: &[u8]) -> StoreResult<EntryId> {
+    key.get(4..20)
+        .and_then(|bytes| EntryId::from_slice(bytes).ok())
+        .ok_or_else(|| StoreError::Corrupt("a by_date key is not date ++ id".into()))
+}
+
+/// The key of an outbox item in `outbox_order`.
+pub(crate) fn order_key(rev: &Stamp, id: &EntryId) -> Vec<u8> {
+    let rev = rev.to_string();
+    let mut key = Vec::with_capacity(rev.len() + 16);
+    key.extend_from_slice(rev.as_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The entry id at the end of an `outbox_order` key.
+pub(crate) fn id_of_order_key(key: &[u8]) -> StoreResult<EntryId> {
+    key.len()
+        .checked_sub(16)
+        .and_then(|start| EntryId::from_slice(&key[start..]).ok())
+        .ok_or_else(|| StoreError::Corrupt("an outbox_order key is not rev ++ id".into()))
+}
+
+fn versioned(payload: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(payload.len() + 1);
+    value.push(VALUE_VERSION);
+    value.extend_from_slice(payload);
+    value
+}
+
+fn payload<'a>(value: &'a [u8], what: &str) -> StoreResult<&'a [u8]> {
+    match value.split_first() {
+        Some((&VALUE_VERSION, rest)) => Ok(rest),
+        Some((version, _)) => Err(StoreError::Corrupt(format!(
+            "{what} has value version {version}, this program reads {VALUE_VERSION}"
+        ))),
+        None => Err(StoreError::Corrupt(format!("{what} is empty"))),
+    }
+}
+
+/// An entry's stored value: the version byte and its JSON wire form.
+///
+/// Refuses an entry that could be written but not read back (the reader enforces the
+/// wire form's invariants), so a bad pulled change can never make the store unreadable.
+pub(crate) fn encode_entry(entry: &Entry) -> StoreResult<Vec<u8>> {
+    let consistent = match (&entry.body, entry.deleted) {
+        (None, true) => true,
+        (Some(body), false) => body.kind() == entry.kind,
+        _ => false,
+    };
+    if !consistent {
+        return Err(crate::model::ValidationError::new(
+            "body",
+            "must be present exactly when the entry is not deleted, and match its kind",
+        )
+        .into());
+    }
+    if entry.rev.device() != &entry.device_id {
+        return Err(crate::model::ValidationError::new(
+            "rev",
+            "the stamp's device part must equal device_id",
+        )
+        .into());
+    }
+    let json = serde_json::to_vec(entry).map_err(|e| {
+        crate::model::ValidationError::new("occurred_at", format!("cannot be stored: {e}"))
+    })?;
+    Ok(versioned(&json))
+}
+
+/// Reads an entry's stored value.
+pub(crate) fn decode_entry(value: &[u8]) -> StoreResult<Entry> {
+    serde_json::from_slice(payload(value, "an entry")?)
+        .map_err(|e| StoreError::Corrupt(format!("an entry cannot be read: {e}")))
+}
+
+/// A stamp's stored value (the outbox's rev, the clock).
+pub(crate) fn encode_stamp(stamp: &Stamp) -> Vec<u8> {
+    versioned(stamp.to_string().as_bytes())
+}
+
+/// Reads a stamp's stored value.
+pub(crate) fn decode_stamp(value: &[u8]) -> StoreResult<Stamp> {
+    std::str::from_utf8(payload(value, "a stamp")?)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("a stored stamp cannot be read".into()))
+}
+
+/// A text's stored value (the device id, the cursor).
+pub(crate) fn encode_text(text: &str) -> Vec<u8> {
+    versioned(text.as_bytes())
+}
+
+/// Reads a text's stored value.
+pub(crate) fn decode_text(value: &[u8]) -> StoreResult<String> {
+    String::from_utf8(payload(value, "a text")?.to_vec())
+        .map_err(|_| StoreError::Corrupt("a stored text is not UTF-8".into()))
+}
+
+/// A change the server refused, with its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedChange {
+    /// The revision the server refused.
+    pub entry: Entry,
+    /// The server's error code (`validation_failed`, ...).
+    pub code: String,
+    /// The server's message, for people.
+    pub message: String,
+    /// The field the error is about, when the server named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A rejection's stored value.
+pub(crate) fn encode_rejection(rejection: &RejectedChange) -> StoreResult<Vec<u8>> {
+    let json = serde_json::to_vec(rejection)
+        .map_err(|e| StoreError::Corrupt(format!("a rejection cannot be written: {e}")))?;
+    Ok(versioned(&json))
+}
+
+/// Reads a rejection's stored value.
+pub(crate) fn decode_rejection(value: &[u8]) -> StoreResult<RejectedChange> {
+    serde_json::from_slice(payload(value, "a rejection")?)
+        .map_err(|e| StoreError::Corrupt(format!("a rejection cannot be read: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn date_prefix_sorts_like_dates() {
+        let dates = [
+            date!(-100 - 01 - 01),
+            date!(1969 - 12 - 31),
+            date!(1970 - 01 - 01),
+            date!(2026 - 11 - 21),
+            date!(2026 - 11 - 22),
+        ];
+        for pair in dates.windows(2) {
+            assert!(date_prefix(pair[0]) < date_prefix(pair[1]), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn values_of_another_version_are_refused() {
+        let mut value = encode_text("cursor-1");
+        assert_eq!(decode_text(&value).unwrap(), "cursor-1");
+        value[0] = VALUE_VERSION + 1;
+        assert!(matches!(decode_text(&value), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_text(&[]), Err(StoreError::Corrupt(_))));
+    }
+}

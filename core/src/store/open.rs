@@ -1,0 +1,107 @@
+//! Opening a store: the format check, the device id and the clock's resumption.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::DeviceStore;
+use super::codec::{self, FORMAT_VERSION};
+use super::config::StoreConfig;
+use super::error::{StoreError, StoreResult};
+use super::tx::Trees;
+use crate::model::{DeviceId, HybridClock};
+
+impl DeviceStore {
+    /// Opens (or creates) the store in the directory `path`.
+    ///
+    /// Refuses a store written by a newer format ([`StoreError::NewerFormat`]), one that cannot
+    /// be read ([`StoreError::Corrupt`]), and one that belongs to another device than
+    /// `config.device_id` ([`StoreError::DeviceMismatch`]).
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> StoreResult<DeviceStore> {
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .cache_capacity(config.cache_capacity_bytes)
+            .open()?;
+        let trees = Trees::open(&db)?;
+        check_format(&trees)?;
+        let device_id = device_id(&trees, config.device_id)?;
+        let clock = match trees.meta.get(codec::META_CLOCK)? {
+            Some(value) => HybridClock::resume(device_id.clone(), &codec::decode_stamp(&value)?),
+            None => HybridClock::new(device_id.clone()),
+        };
+        db.flush()?;
+        Ok(DeviceStore {
+            db,
+            trees,
+            device_id,
+            clock: Mutex::new(clock),
+            wall: config.wall_clock,
+            mme_table: config.mme_table,
+        })
+    }
+}
+
+/// Writes the format version into a new store, or checks the one found.
+fn check_format(trees: &Trees) -> StoreResult<()> {
+    match trees.meta.get(codec::META_FORMAT)? {
+        Some(value) => {
+            let bytes: [u8; 4] = value.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt("the format version is not a 4-byte number".into())
+            })?;
+            match u32::from_be_bytes(bytes) {
+                found if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                }),
+                0 => Err(StoreError::Corrupt("the format version is 0".into())),
+                _ => Ok(()),
+            }
+        }
+        None => {
+            // The meta tree may hold a device id from an open interrupted before this point.
+            let untouched =
+                trees.entries.is_empty() && trees.outbox.is_empty() && trees.rejected.is_empty();
+            if !untouched {
+                return Err(StoreError::Corrupt(
+                    "the store holds data but no format version".into(),
+                ));
+            }
+            trees
+                .meta
+                .insert(codec::META_FORMAT, &FORMAT_VERSION.to_be_bytes()[..])?;
+            Ok(())
+        }
+    }
+}
+
+/// The stored device id; on first open the configured one or a new random one.
+fn device_id(trees: &Trees, requested: Option<DeviceId>) -> StoreResult<DeviceId> {
+    if let Some(value) = trees.meta.get(codec::META_DEVICE)? {
+        let stored = DeviceId::new(codec::decode_text(&value)?)
+            .map_err(|_| StoreError::Corrupt("the stored device id is not valid".into()))?;
+        return match requested {
+            Some(requested) if requested != stored => {
+                Err(StoreError::DeviceMismatch { stored, requested })
+            }
+            _ => Ok(stored),
+        };
+    }
+    let device = match requested {
+        Some(device) => device,
+        None => random_device_id(),
+    };
+    trees
+        .meta
+        .insert(codec::META_DEVICE, codec::encode_text(device.as_str()))?;
+    Ok(device)
+}
+
+/// `dev-` and 14 hex digits taken from the random part of a UUIDv7 (its last 7 bytes are
+/// drawn from the OS's random source), so no second source of randomness is needed.
+fn random_device_id() -> DeviceId {
+    let uuid = uuid::Uuid::now_v7();
+    let hex: String = uuid.as_bytes()[9..]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    DeviceId::new(format!("dev-{hex}")).expect("`dev-` and 14 hex digits form a valid device id")
+}

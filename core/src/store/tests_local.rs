@@ -1,0 +1,276 @@
+//! Unit tests of opening, local writes and queries.
+
+use time::Duration;
+use time::macros::{date, datetime};
+
+use super::codec;
+use super::test_util::*;
+use super::{DeviceStore, FORMAT_VERSION, StoreConfig, StoreError};
+
+/// Checks that the date index and the outbox agree with the entries.
+pub(super) fn check_invariants(store: &DeviceStore) {
+    let mut live = 0;
+    for value in store.trees.entries.iter().values() {
+        let entry = codec::decode_entry(&value.unwrap()).unwrap();
+        let indexed = store
+            .trees
+            .by_date
+            .contains_key(codec::date_key(&entry))
+            .unwrap();
+        assert_eq!(indexed, !entry.deleted, "index of {}", entry.id);
+        live += usize::from(!entry.deleted);
+    }
+    assert_eq!(store.trees.by_date.len(), live, "stray index keys");
+    assert_eq!(store.trees.outbox.len(), store.trees.outbox_order.len());
+    for item in store.trees.outbox.iter() {
+        let (key, value) = item.unwrap();
+        let id = crate::model::EntryId::from_slice(&key).unwrap();
+        let rev = codec::decode_stamp(&value).unwrap();
+        assert!(
+            store
+                .trees
+                .outbox_order
+                .contains_key(codec::order_key(&rev, &id))
+                .unwrap()
+        );
+        assert!(store.revision(id).unwrap().is_some());
+    }
+}
+
+#[test]
+fn record_edit_delete_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let first = store.record(morning(), oxycodone(10.0)).unwrap();
+    assert_eq!(first.id.get_version_num(), 7);
+    assert_eq!(first.device_id.as_str(), "phone-1");
+    assert_eq!(store.entry(first.id).unwrap(), Some(first.clone()));
+
+    let edited = store
+        .edit(first.id, morning() + Duration::hours(1), oxycodone(5.0))
+        .unwrap();
+    assert!(edited.rev > first.rev);
+    assert_eq!(store.entry(first.id).unwrap(), Some(edited.clone()));
+
+    let tombstone = store.delete(first.id).unwrap();
+    assert!(tombstone.deleted && tombstone.rev > edited.rev);
+    assert_eq!(store.entry(first.id).unwrap(), None);
+    assert_eq!(store.revision(first.id).unwrap(), Some(tombstone));
+    assert!(matches!(store.delete(first.id), Err(StoreError::NotFound(id)) if id == first.id));
+    assert!(matches!(
+        store.edit(first.id, morning(), pain(3)),
+        Err(StoreError::NotFound(_))
+    ));
+    // One entry, changed three times: one outbox item.
+    assert_eq!(store.pending_count(), 1);
+    check_invariants(&store);
+}
+
+#[test]
+fn validation_errors_come_back_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let error = store.record(morning(), oxycodone(-1.0)).unwrap_err();
+    match error {
+        StoreError::Invalid(e) => assert_eq!(e.field, "body.amount"),
+        other => panic!("unexpected {other:?}"),
+    }
+    // "Future" is judged by the device's own clock.
+    let error = store
+        .record(datetime!(2026-11-24 12:00 UTC), pain(2))
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Invalid(e) if e.field == "occurred_at"));
+    assert_eq!(store.pending_count(), 0);
+    assert!(store.trees.entries.is_empty());
+}
+
+#[test]
+fn failed_edit_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let entry = store.record(morning(), pain(4)).unwrap();
+    store.delete(entry.id).unwrap();
+    let before: Vec<_> = store.trees.entries.iter().collect();
+    let outbox_before: Vec<_> = store.trees.outbox_order.iter().collect();
+    assert!(store.edit(entry.id, morning(), pain(5)).is_err());
+    assert!(
+        store
+            .edit(uuid::Uuid::now_v7(), morning(), pain(5))
+            .is_err()
+    );
+    let after: Vec<_> = store.trees.entries.iter().collect();
+    let outbox_after: Vec<_> = store.trees.outbox_order.iter().collect();
+    assert_eq!(before, after);
+    assert_eq!(outbox_before, outbox_after);
+    check_invariants(&store);
+}
+
+#[test]
+fn entries_between_uses_the_patient_local_date_and_sorts_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    // 00:30 local on the 21st in Tokyo is still the 20th in UTC: it belongs to the 21st.
+    let tokyo = store
+        .record(datetime!(2026-11-21 00:30 +09:00), pain(3))
+        .unwrap();
+    let late = store
+        .record(datetime!(2026-11-21 23:30 -05:00), pain(4))
+        .unwrap();
+    let mid = store
+        .record(datetime!(2026-11-21 12:00 UTC), pain(5))
+        .unwrap();
+    let other_day = store
+        .record(datetime!(2026-11-20 23:59 UTC), pain(6))
+        .unwrap();
+
+    let day = store
+        .entries_between(date!(2026 - 11 - 21), date!(2026 - 11 - 21))
+        .unwrap();
+    assert_eq!(day, vec![tokyo.clone(), mid.clone(), late.clone()]);
+    let both = store
+        .entries_between(date!(2026 - 11 - 20), date!(2026 - 11 - 21))
+        .unwrap();
+    assert_eq!(both.len(), 4);
+    assert!(both.contains(&other_day));
+
+    // An edit that moves the entry to another day moves it in the index; a deletion hides it.
+    store
+        .edit(mid.id, datetime!(2026-11-19 12:00 UTC), pain(5))
+        .unwrap();
+    store.delete(tokyo.id).unwrap();
+    let day = store
+        .entries_between(date!(2026 - 11 - 21), date!(2026 - 11 - 21))
+        .unwrap();
+    assert_eq!(day, vec![late]);
+    assert!(matches!(
+        store.entries_between(date!(2026 - 11 - 22), date!(2026 - 11 - 21)),
+        Err(StoreError::BadRange { .. })
+    ));
+    assert!(matches!(
+        store.entries_between(date!(2000 - 01 - 01), date!(2026 - 11 - 21)),
+        Err(StoreError::BadRange { .. })
+    ));
+    check_invariants(&store);
+}
+
+#[test]
+fn writes_and_clock_survive_reopen_even_with_the_wall_clock_moved_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(NOON_MILLIS);
+    let (first, merged) = {
+        let store = open(dir.path(), clock.clone());
+        let first = store.record(morning(), note("before")).unwrap();
+        // A server whose clock is an hour ahead.
+        let server = crate::model::Stamp::new(NOON_MILLIS + 3_600_000, 7, device("server"));
+        store.merge_clock(&server).unwrap();
+        (first, server)
+    };
+    clock.set(NOON_MILLIS - 86_400_000);
+    let store = open(dir.path(), clock.clone());
+    assert_eq!(store.entry(first.id).unwrap(), Some(first.clone()));
+    let second = store.record(morning(), note("after")).unwrap();
+    assert!(second.rev > first.rev);
+    assert!((second.rev.millis(), second.rev.counter()) > (merged.millis(), merged.counter()));
+    drop(store);
+
+    let store = open(dir.path(), clock);
+    let third = store.record(morning(), note("again")).unwrap();
+    assert!(third.rev > second.rev);
+    assert_eq!(store.pending_count(), 3);
+}
+
+#[test]
+fn device_id_is_generated_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap();
+        let id = store.device_id().clone();
+        assert!(
+            id.as_str().starts_with("dev-") && id.as_str().len() == 18,
+            "{id}"
+        );
+        id
+    };
+    let store = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap();
+    assert_eq!(store.device_id(), &id);
+    drop(store);
+    let error = DeviceStore::open(
+        dir.path(),
+        StoreConfig::default().with_device_id(device("someone-else")),
+    )
+    .unwrap_err();
+    assert!(matches!(error, StoreError::DeviceMismatch { stored, .. } if stored == id));
+
+    let other = tempfile::tempdir().unwrap();
+    let another = DeviceStore::open(other.path(), StoreConfig::default()).unwrap();
+    assert_ne!(another.device_id(), &id);
+}
+
+fn set_raw_format(dir: &std::path::Path, value: &[u8]) {
+    let db = sled::open(dir).unwrap();
+    db.open_tree(codec::TREE_META)
+        .unwrap()
+        .insert(codec::META_FORMAT, value)
+        .unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_newer_format_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), ManualClock::at(NOON_MILLIS)));
+    set_raw_format(dir.path(), &(FORMAT_VERSION + 1).to_be_bytes());
+    let error = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::NewerFormat { found, supported }
+            if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("newer"));
+}
+
+#[test]
+fn corrupt_stores_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), ManualClock::at(NOON_MILLIS)));
+    set_raw_format(dir.path(), b"\x01\x02");
+    let error = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+
+    // Data without a format version is not a store this program made.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree(codec::TREE_ENTRIES)
+            .unwrap()
+            .insert(b"x", b"y")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let error = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+
+    // A stored entry that cannot be read is reported, not unwrapped.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let entry = store.record(morning(), pain(1)).unwrap();
+    store
+        .trees
+        .entries
+        .insert(codec::id_key(&entry.id), &b"\x01{not json"[..])
+        .unwrap();
+    assert!(matches!(store.entry(entry.id), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn cache_size_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DeviceStore::open(
+        dir.path(),
+        StoreConfig::default().with_cache_capacity(256 * 1024),
+    )
+    .unwrap();
+    store
+        .record(morning(), pain(2))
+        .unwrap_or_else(|e| panic!("{e}"));
+}

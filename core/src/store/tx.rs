@@ -1,0 +1,156 @@
+//! The trees, and the steps every write transaction is made of.
+
+use sled::Tree;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
+};
+
+use super::codec::{self, RejectedChange};
+use super::error::{StoreError, StoreResult};
+use crate::model::{Entry, EntryId, Stamp};
+
+/// The store's trees.
+pub(crate) struct Trees {
+    pub entries: Tree,
+    pub by_date: Tree,
+    pub outbox: Tree,
+    pub outbox_order: Tree,
+    pub rejected: Tree,
+    pub meta: Tree,
+}
+
+/// The trees as seen inside one transaction.
+pub(crate) struct Tx<'a> {
+    pub entries: &'a TransactionalTree,
+    pub by_date: &'a TransactionalTree,
+    pub outbox: &'a TransactionalTree,
+    pub outbox_order: &'a TransactionalTree,
+    pub rejected: &'a TransactionalTree,
+    pub meta: &'a TransactionalTree,
+}
+
+/// The error a transaction step returns: a conflict (retried by sled) or an abort.
+pub(crate) type TxError = ConflictableTransactionError<StoreError>;
+pub(crate) type TxResult<T> = Result<T, TxError>;
+
+/// Aborts the transaction with a store error.
+pub(crate) fn abort(error: StoreError) -> TxError {
+    ConflictableTransactionError::Abort(error)
+}
+
+fn unabortable(error: UnabortableTransactionError) -> TxError {
+    error.into()
+}
+
+impl Trees {
+    pub(crate) fn open(db: &sled::Db) -> StoreResult<Trees> {
+        Ok(Trees {
+            entries: db.open_tree(codec::TREE_ENTRIES)?,
+            by_date: db.open_tree(codec::TREE_BY_DATE)?,
+            outbox: db.open_tree(codec::TREE_OUTBOX)?,
+            outbox_order: db.open_tree(codec::TREE_OUTBOX_ORDER)?,
+            rejected: db.open_tree(codec::TREE_REJECTED)?,
+            meta: db.open_tree(codec::TREE_META)?,
+        })
+    }
+
+    /// Runs `step` atomically across all trees. `step` may run more than once (sled retries
+    /// on conflict), so it must have no effect outside the transaction.
+    pub(crate) fn transact<R>(&self, step: impl Fn(&Tx<'_>) -> TxResult<R>) -> StoreResult<R> {
+        use sled::Transactional;
+        let trees = (
+            &self.entries,
+            &self.by_date,
+            &self.outbox,
+            &self.outbox_order,
+            &self.rejected,
+            &self.meta,
+        );
+        let result =
+            trees.transaction(|(entries, by_date, outbox, outbox_order, rejected, meta)| {
+                step(&Tx {
+                    entries,
+                    by_date,
+                    outbox,
+                    outbox_order,
+                    rejected,
+                    meta,
+                })
+            })?;
+        Ok(result)
+    }
+}
+
+impl Tx<'_> {
+    /// The current revision of an entry, live or tombstone.
+    pub(crate) fn revision(&self, id: &EntryId) -> TxResult<Option<Entry>> {
+        match self.entries.get(codec::id_key(id)).map_err(unabortable)? {
+            Some(value) => codec::decode_entry(&value).map(Some).map_err(abort),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the current revision of `new.id` (which was `old`) and keeps the date index.
+    pub(crate) fn put_revision(
+        &self,
+        new: &Entry,
+        encoded: &[u8],
+        old: Option<&Entry>,
+    ) -> TxResult<()> {
+        if let Some(old) = old.filter(|old| !old.deleted) {
+            self.by_date.remove(codec::date_key(old))?;
+        }
+        if !new.deleted {
+            self.by_date.insert(codec::date_key(new), &[][..])?;
+        }
+        self.entries.insert(&codec::id_key(&new.id)[..], encoded)?;
+        // A newer revision makes an older rejection moot.
+        self.rejected.remove(&codec::id_key(&new.id)[..])?;
+        Ok(())
+    }
+
+    /// The rev waiting in the outbox for an entry.
+    pub(crate) fn outbox_rev(&self, id: &EntryId) -> TxResult<Option<Stamp>> {
+        match self.outbox.get(codec::id_key(id)).map_err(unabortable)? {
+            Some(value) => codec::decode_stamp(&value).map(Some).map_err(abort),
+            None => Ok(None),
+        }
+    }
+
+    /// Queues `entry`'s revision for pushing, replacing an older queued revision.
+    pub(crate) fn enqueue(&self, entry: &Entry) -> TxResult<()> {
+        self.dequeue(&entry.id)?;
+        self.outbox.insert(
+            &codec::id_key(&entry.id)[..],
+            codec::encode_stamp(&entry.rev),
+        )?;
+        self.outbox_order
+            .insert(codec::order_key(&entry.rev, &entry.id), &[][..])?;
+        Ok(())
+    }
+
+    /// Takes an entry out of the outbox; returns the rev it had there.
+    pub(crate) fn dequeue(&self, id: &EntryId) -> TxResult<Option<Stamp>> {
+        let queued = self.outbox_rev(id)?;
+        if let Some(rev) = &queued {
+            self.outbox.remove(&codec::id_key(id)[..])?;
+            self.outbox_order.remove(codec::order_key(rev, id))?;
+        }
+        Ok(queued)
+    }
+
+    /// Puts a refused revision on the rejected list.
+    pub(crate) fn put_rejection(&self, rejection: &RejectedChange) -> TxResult<()> {
+        let value = codec::encode_rejection(rejection).map_err(abort)?;
+        self.rejected
+            .insert(&codec::id_key(&rejection.entry.id)[..], value)?;
+        Ok(())
+    }
+
+    /// Persists the clock's last stamp, so a restart resumes after it.
+    pub(crate) fn save_clock(&self, last: &Stamp) -> TxResult<()> {
+        self.meta
+            .insert(codec::META_CLOCK, codec::encode_stamp(last))?;
+        Ok(())
+    }
+}
