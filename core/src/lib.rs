@@ -14,3 +14,4 @@ pub mod clinical;
 pub mod model;
 pub mod store;
 pub mod summary;
+pub mod sync;

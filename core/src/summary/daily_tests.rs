@@ -275,7 +275,7 @@ fn build(raw: &[(i64, i8, u8, u32, u32, bool)]) -> Vec<Entry> {
                 8 => patch("buprenorphine", amount.min(40.0), f64::from(hours)),
                 9 => Body::Pain(PainBody {
                     nrs: (amount as u8) % 11,
-                    peg: (amount as u32 % 2 == 0).then_some(PegAnswers {
+                    peg: (amount as u32).is_multiple_of(2).then_some(PegAnswers {
                         pain: (amount as u8) % 11,
                         enjoyment: 5,
                         activity: (hours % 11) as u8,
