@@ -1,1 +1,5 @@
-fn main() {}
+//! `taperlog-server`: see [`taperlog_server::cli`].
+
+fn main() -> std::process::ExitCode {
+    taperlog_server::cli::main()
+}

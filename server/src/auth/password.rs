@@ -1,0 +1,211 @@
+//! argon2id hashing off the async workers, at most one hash per core at a time.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
+use tokio::sync::Semaphore;
+
+use crate::error::AppError;
+use crate::settings::Argon2Settings;
+
+/// Shortest accepted password, characters.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest accepted password, bytes (argon2 input stays bounded).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Result of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The password matched.
+    pub ok: bool,
+    /// The stored hash used other parameters than today's: store a new one.
+    pub needs_rehash: bool,
+}
+
+/// Hashes and verifies passwords with argon2id.
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified when the username is unknown so that both
+    /// failures cost the same.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with `settings`, running at most `workers` hashes at once.
+    pub fn new(settings: Argon2Settings, workers: usize) -> Result<Self, AppError> {
+        let params = params_of(settings)?;
+        let dummy_hash = hash_with(&params, &crate::auth::new_refresh_token())?;
+        Ok(PasswordHasher {
+            params,
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            dummy_hash,
+        })
+    }
+
+    /// Checks a new password against the policy (`field` names it in the error).
+    pub fn check_policy(password: &str, field: &str) -> Result<(), AppError> {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(AppError::validation(
+                field,
+                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            ));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(AppError::validation(
+                field,
+                format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hashes on a blocking thread.
+    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+        let params = self.params.clone();
+        self.run(move || hash_with(&params, &password)).await?
+    }
+
+    /// Hashes on the calling thread (for the command line).
+    pub fn hash_blocking(&self, password: &str) -> Result<String, AppError> {
+        hash_with(&self.params, password)
+    }
+
+    /// Verifies on a blocking thread; with no stored hash, verifies against a dummy so the
+    /// answer takes as long as for a real user.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verified, AppError> {
+        let params = self.params.clone();
+        let (hash, real) = match stored {
+            Some(hash) => (hash, true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        self.run(move || {
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| AppError::Internal(format!("stored password hash: {e}")))?;
+            let ok = argon2_with(&params)
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            let needs_rehash = ok && !same_cost(&parsed, &params);
+            Ok(Verified {
+                ok: ok && real,
+                needs_rehash: needs_rehash && real,
+            })
+        })
+        .await?
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| AppError::Internal(format!("hashing task: {e}")))
+    }
+}
+
+fn params_of(settings: Argon2Settings) -> Result<Params, AppError> {
+    Params::new(
+        settings.memory_kib,
+        settings.iterations,
+        settings.parallelism,
+        None,
+    )
+    .map_err(|e| AppError::Internal(format!("argon2 parameters: {e}")))
+}
+
+/// Whether `hash` was made with argon2id at today's cost (the output length may differ).
+fn same_cost(hash: &PasswordHash<'_>, params: &Params) -> bool {
+    hash.algorithm == argon2::ARGON2ID_IDENT
+        && hash.version == Some(Version::V0x13 as u32)
+        && Params::try_from(hash).is_ok_and(|p| {
+            (p.m_cost(), p.t_cost(), p.p_cost())
+                == (params.m_cost(), params.t_cost(), params.p_cost())
+        })
+}
+
+fn argon2_with(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_with(params: &Params, password: &str) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2_with(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("hashing: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: Argon2Settings = Argon2Settings {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[tokio::test]
+    async fn verifies_and_asks_for_rehash_when_parameters_change() {
+        let cheap = PasswordHasher::new(CHEAP, 1).unwrap();
+        let hash = cheap.hash("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        let v = cheap
+            .verify("correct horse".into(), Some(hash.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                ok: true,
+                needs_rehash: false
+            }
+        );
+        assert!(
+            !cheap
+                .verify("wrong".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+                .ok
+        );
+        assert!(!cheap.verify("x".into(), None).await.unwrap().ok);
+        let stronger = PasswordHasher::new(
+            Argon2Settings {
+                memory_kib: 128,
+                ..CHEAP
+            },
+            1,
+        )
+        .unwrap();
+        let v = stronger
+            .verify("correct horse".into(), Some(hash))
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! `/v1/admin/*`: accounts, care teams, the audit log.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, Time};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::audit::{self, Entry};
+use crate::auth::{Caller, PasswordHasher};
+use crate::error::{AppError, ErrorBody};
+use crate::json::parse_body;
+use crate::role::Role;
+use crate::routes::auth::check_username;
+use crate::state::AppState;
+use crate::store::{AuditFilter, AuditRecord, CareTeamRecord, UserRecord};
+
+/// Longest care team name, characters.
+pub const MAX_TEAM_NAME_CHARS: usize = 200;
+/// Most audit records one answer holds.
+pub const MAX_AUDIT_RECORDS: usize = 10_000;
+
+/// `POST /v1/admin/users`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Username.
+    pub username: String,
+    /// Initial password (at least 10 characters).
+    pub password: String,
+    /// `clinician`, `researcher` or `admin` (patients enrol with a code).
+    pub role: Role,
+}
+
+/// The answer to `POST /v1/admin/users`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedUser {
+    /// The new user's id.
+    pub user_id: Uuid,
+}
+
+/// `POST /v1/admin/care-teams`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCareTeam {
+    /// The team's name.
+    pub name: String,
+}
+
+/// The answer to `POST /v1/admin/care-teams`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedCareTeam {
+    /// The new team's id.
+    pub care_team_id: Uuid,
+}
+
+/// `POST /v1/admin/care-teams/{id}/members`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// A clinician's user id.
+    pub user_id: Uuid,
+}
+
+/// `GET /v1/admin/audit` filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only records about this patient.
+    pub patient_id: Option<Uuid>,
+    /// From this time (RFC 3339) or day (`YYYY-MM-DD`, from its start, UTC), inclusive.
+    pub from: Option<String>,
+    /// Until this time or day (a day includes all of it), exclusive of a time.
+    pub to: Option<String>,
+    /// At most this many records (default and maximum 10000).
+    pub limit: Option<usize>,
+}
+
+/// The admin routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user))
+        .routes(routes!(create_care_team))
+        .routes(routes!(add_member))
+        .routes(routes!(read_audit))
+}
+
+/// Creates a clinician, researcher or admin (shared by the route and the command line).
+pub async fn create_user_record(
+    passwords: &PasswordHasher,
+    username: &str,
+    password: String,
+    role: Role,
+) -> Result<UserRecord, AppError> {
+    check_username(username, "username")?;
+    PasswordHasher::check_policy(&password, "password")?;
+    if role == Role::Patient {
+        return Err(AppError::validation(
+            "role",
+            "patients enrol with a code from their care team",
+        ));
+    }
+    Ok(UserRecord {
+        user_id: Uuid::now_v7(),
+        username: username.to_lowercase(),
+        role,
+        password_hash: passwords.hash(password).await?,
+        patient_id: None,
+        created_at: OffsetDateTime::now_utc(),
+    })
+}
+
+/// Creates an account.
+#[utoipa::path(post, path = "/v1/admin/users", tag = "admin", request_body = NewUser,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = CreatedUser),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedUser>), AppError> {
+    caller.require(&[Role::Admin])?;
+    let request: NewUser = parse_body(&body)?;
+    if state.store.user_by_name(&request.username)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "the username `{}` is taken",
+            request.username
+        )));
+    }
+    let user = create_user_record(
+        &state.passwords,
+        &request.username,
+        request.password,
+        request.role,
+    )
+    .await?;
+    state.store.insert_user(&user)?;
+    audit::record(
+        &state,
+        Entry::by(
+            &caller,
+            "user.create",
+            None,
+            format!(
+                "user {} `{}` role {}",
+                user.user_id, user.username, user.role
+            ),
+        ),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user_id: user.user_id,
+        }),
+    ))
+}
+
+/// Creates a care team.
+#[utoipa::path(post, path = "/v1/admin/care-teams", tag = "admin", request_body = NewCareTeam,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = CreatedCareTeam),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody)))]
+pub async fn create_care_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedCareTeam>), AppError> {
+    caller.require(&[Role::Admin])?;
+    let request: NewCareTeam = parse_body(&body)?;
+    let n = request.name.trim().chars().count();
+    if n == 0 || request.name.chars().count() > MAX_TEAM_NAME_CHARS {
+        return Err(AppError::validation(
+            "name",
+            format!("must be 1 to {MAX_TEAM_NAME_CHARS} characters"),
+        ));
+    }
+    let team = CareTeamRecord {
+        care_team_id: Uuid::now_v7(),
+        name: request.name.trim().to_string(),
+        created_at: OffsetDateTime::now_utc(),
+    };
+    state.store.insert_care_team(&team)?;
+    audit::record(
+        &state,
+        Entry::by(
+            &caller,
+            "care_team.create",
+            None,
+            format!("care team {} `{}`", team.care_team_id, team.name),
+        ),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedCareTeam {
+            care_team_id: team.care_team_id,
+        }),
+    ))
+}
+
+/// Adds a clinician to a care team.
+#[utoipa::path(post, path = "/v1/admin/care-teams/{id}/members", tag = "admin", request_body = NewMember,
+    params(("id" = Uuid, Path, description = "Care team id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Added"),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such care team", body = ErrorBody),
+        (status = 422, description = "Not a clinician's id", body = ErrorBody)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    caller.require(&[Role::Admin])?;
+    let not_found = || AppError::NotFound("no such care team".into());
+    let team_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    state.store.care_team(team_id)?.ok_or_else(not_found)?;
+    let request: NewMember = parse_body(&body)?;
+    match state.store.user(request.user_id)? {
+        Some(user) if user.role == Role::Clinician => {}
+        _ => {
+            return Err(AppError::validation(
+                "user_id",
+                "is not a clinician's user id",
+            ));
+        }
+    }
+    state.store.add_care_team_member(team_id, request.user_id)?;
+    audit::record(
+        &state,
+        Entry::by(
+            &caller,
+            "care_team.add_member",
+            None,
+            format!("user {} joined care team {team_id}", request.user_id),
+        ),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_bound(text: &str, field: &str, end_of_day: bool) -> Result<OffsetDateTime, AppError> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = Date::parse(text, &format)
+        .map_err(|_| AppError::validation(field, "must be an RFC 3339 time or YYYY-MM-DD"))?;
+    let day = if end_of_day {
+        day.next_day().unwrap_or(day)
+    } else {
+        day
+    };
+    Ok(day.with_time(Time::MIDNIGHT).assume_utc())
+}
+
+/// Reads the audit log, oldest first.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Audit records", body = Vec<AuditRecord>),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Invalid filter", body = ErrorBody)))]
+pub async fn read_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AuditRecord>>, AppError> {
+    caller.require(&[Role::Admin])?;
+    let Query(query) = query.map_err(|e| AppError::validation("", e.body_text()))?;
+    let filter = AuditFilter {
+        patient_id: query.patient_id,
+        from: query
+            .from
+            .as_deref()
+            .map(|t| parse_bound(t, "from", false))
+            .transpose()?,
+        to: query
+            .to
+            .as_deref()
+            .map(|t| parse_bound(t, "to", true))
+            .transpose()?,
+        limit: query
+            .limit
+            .unwrap_or(MAX_AUDIT_RECORDS)
+            .clamp(1, MAX_AUDIT_RECORDS),
+    };
+    Ok(Json(state.store.audit_records(&filter)?))
+}

@@ -1,0 +1,484 @@
+//! `/v1/auth/*`: login, refresh, logout, enrolment, password change.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use taperlog_core::model::validate_device_id;
+use time::{Duration, OffsetDateTime};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::audit::{self, Entry};
+use crate::auth::{Caller, ClientAddr, PasswordHasher, new_refresh_token, token_hash};
+use crate::error::{AppError, ErrorBody};
+use crate::json::parse_body;
+use crate::role::Role;
+use crate::state::AppState;
+use crate::store::{FamilyRecord, RedeemOutcome, RefreshRecord, RotateOutcome, UserRecord};
+
+/// Longest username, characters.
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// Shortest username, characters.
+pub const MIN_USERNAME_CHARS: usize = 3;
+/// Longest enrolment code accepted as input, characters.
+const MAX_CODE_CHARS: usize = 64;
+/// Longest refresh token accepted as input, characters.
+const MAX_TOKEN_CHARS: usize = 256;
+
+/// `POST /v1/auth/login`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username (case-insensitive).
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The device logging in (`[A-Za-z0-9_-]{1,64}`).
+    pub device_id: Option<String>,
+}
+
+/// `POST /v1/auth/refresh` and `/v1/auth/logout`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// `POST /v1/auth/enroll`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The one-time code from the care team.
+    pub code: String,
+    /// The password to set.
+    pub password: String,
+    /// The device enrolling.
+    pub device_id: Option<String>,
+    /// The username to log in with later (default: `p-` and the patient id's last 12 hex digits).
+    pub username: Option<String>,
+}
+
+/// `POST /v1/auth/password`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new password (at least 10 characters).
+    pub new_password: String,
+}
+
+/// A token pair, as login, refresh and enrolment answer.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// One-use token for `POST /v1/auth/refresh`.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token is valid.
+    pub expires_in: u64,
+    /// The user's role.
+    pub role: Role,
+    /// The user's id.
+    pub user_id: Uuid,
+    /// The patient's id (patients only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub patient_id: Option<Uuid>,
+    /// The username to log in with.
+    pub username: String,
+}
+
+/// The auth routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(enroll))
+        .routes(routes!(change_password))
+}
+
+/// Checks a username's form (`field` names it in errors).
+pub fn check_username(username: &str, field: &str) -> Result<(), AppError> {
+    let n = username.chars().count();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
+    if !(MIN_USERNAME_CHARS..=MAX_USERNAME_CHARS).contains(&n) || !username.chars().all(allowed) {
+        return Err(AppError::validation(
+            field,
+            format!("must be {MIN_USERNAME_CHARS} to {MAX_USERNAME_CHARS} of A-Z a-z 0-9 . _ - @"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_device(device_id: &Option<String>) -> Result<(), AppError> {
+    if let Some(device) = device_id {
+        validate_device_id(device, "device_id")?;
+    }
+    Ok(())
+}
+
+/// Starts a login for `user`: a new refresh-token family and a token pair.
+pub async fn issue_login(
+    state: &AppState,
+    user: &UserRecord,
+    device_id: Option<String>,
+) -> Result<TokenResponse, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let family_id = Uuid::now_v7();
+    let refresh_token = new_refresh_token();
+    let family = FamilyRecord {
+        family_id,
+        user_id: user.user_id,
+        device_id,
+        created_at: now,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    let record = refresh_record(state, family_id, user.user_id, now);
+    state
+        .store
+        .insert_family(&family, &token_hash(&refresh_token), &record)?;
+    state.store.flush().await?;
+    token_pair(
+        state,
+        user.user_id,
+        user.role,
+        user.patient_id,
+        &user.username,
+        family_id,
+        refresh_token,
+    )
+}
+
+fn refresh_record(
+    state: &AppState,
+    family_id: Uuid,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> RefreshRecord {
+    RefreshRecord {
+        family_id,
+        user_id,
+        issued_at: now,
+        expires_at: now + Duration::seconds(state.settings.refresh_token_ttl_secs as i64),
+        used_at: None,
+    }
+}
+
+fn token_pair(
+    state: &AppState,
+    user_id: Uuid,
+    role: Role,
+    patient_id: Option<Uuid>,
+    username: &str,
+    family_id: Uuid,
+    refresh_token: String,
+) -> Result<TokenResponse, AppError> {
+    let claims = state.jwt.claims(user_id, role, family_id, patient_id);
+    let access_token = state
+        .jwt
+        .sign(&claims)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: state.jwt.ttl_secs(),
+        role,
+        user_id,
+        patient_id,
+        username: username.to_string(),
+    })
+}
+
+/// Waits or refuses according to the failed-login limiter.
+async fn pass_limiter(
+    state: &AppState,
+    username: Option<&str>,
+    addr: ClientAddr,
+) -> Result<(), AppError> {
+    match state.login_limiter.check(username, addr.0) {
+        Ok(delay) if delay.is_zero() => Ok(()),
+        Ok(delay) => {
+            tokio::time::sleep(delay).await;
+            Ok(())
+        }
+        Err(retry_after) => Err(AppError::RateLimited {
+            retry_after_secs: retry_after.as_secs() + 1,
+        }),
+    }
+}
+
+/// Logs in with a username and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 422, description = "Malformed body", body = ErrorBody),
+        (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, AppError> {
+    let request: LoginRequest = parse_body(&body)?;
+    if request.username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(AppError::validation("username", "is too long"));
+    }
+    if request.password.len() > crate::auth::MAX_PASSWORD_BYTES {
+        return Err(AppError::validation("password", "is too long"));
+    }
+    check_device(&request.device_id)?;
+    pass_limiter(&state, Some(&request.username), addr).await?;
+    let user = state.store.user_by_name(&request.username)?;
+    let verified = state
+        .passwords
+        .verify(
+            request.password.clone(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await?;
+    let Some(user) = user.filter(|_| verified.ok) else {
+        state
+            .login_limiter
+            .record_failure(Some(&request.username), addr.0);
+        return Err(AppError::Unauthorized("wrong username or password".into()));
+    };
+    state.login_limiter.record_success(&request.username);
+    if verified.needs_rehash {
+        let hash = state.passwords.hash(request.password).await?;
+        state.store.set_password_hash(user.user_id, &hash)?;
+    }
+    Ok(Json(issue_login(&state, &user, request.device_id).await?))
+}
+
+/// Exchanges a refresh token for a new pair. A token that was already exchanged ends the
+/// whole login (it was copied) and answers 401.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the old refresh token no longer works", body = TokenResponse),
+        (status = 401, description = "Unknown, expired, revoked or reused token", body = ErrorBody),
+        (status = 422, description = "Malformed body", body = ErrorBody)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, AppError> {
+    let request: RefreshRequest = parse_body(&body)?;
+    if request.refresh_token.len() > MAX_TOKEN_CHARS {
+        return Err(AppError::Unauthorized("invalid refresh token".into()));
+    }
+    let now = OffsetDateTime::now_utc();
+    let new_token = new_refresh_token();
+    let outcome = state.store.rotate_refresh_token(
+        &token_hash(&request.refresh_token),
+        &token_hash(&new_token),
+        |family_id, user_id| refresh_record(&state, family_id, user_id, now),
+        now,
+    )?;
+    match outcome {
+        RotateOutcome::Rotated { family_id, user_id } => {
+            state.store.flush().await?;
+            let user = state
+                .store
+                .user(user_id)?
+                .ok_or_else(|| AppError::Unauthorized("invalid refresh token".into()))?;
+            Ok(Json(token_pair(
+                &state,
+                user.user_id,
+                user.role,
+                user.patient_id,
+                &user.username,
+                family_id,
+                new_token,
+            )?))
+        }
+        RotateOutcome::Reused { family_id, user_id } => {
+            let role = state
+                .store
+                .user(user_id)?
+                .map(|u| u.role.as_str())
+                .unwrap_or("unknown");
+            audit::record(
+                &state,
+                Entry::system(
+                    Some(user_id),
+                    role,
+                    "auth.refresh_reuse",
+                    None,
+                    format!(
+                        "a rotated refresh token was presented again; login {family_id} revoked"
+                    ),
+                )
+                .outcome("denied"),
+            )
+            .await?;
+            Err(AppError::Unauthorized("invalid refresh token".into()))
+        }
+        RotateOutcome::Unknown | RotateOutcome::Expired => {
+            Err(AppError::Unauthorized("invalid refresh token".into()))
+        }
+    }
+}
+
+/// Ends the login of the refresh token (and of the access token used to call).
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 422, description = "Malformed body", body = ErrorBody)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    let request: RefreshRequest = parse_body(&body)?;
+    let now = OffsetDateTime::now_utc();
+    if request.refresh_token.len() <= MAX_TOKEN_CHARS
+        && let Some(record) = state
+            .store
+            .refresh_token(&token_hash(&request.refresh_token))?
+        && record.user_id == caller.user_id
+    {
+        state.store.revoke_family(record.family_id, "logout", now)?;
+    }
+    state.store.revoke_family(caller.family_id, "logout", now)?;
+    state.store.flush().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Redeems an enrolment code: sets the patient's password and logs them in.
+#[utoipa::path(post, path = "/v1/auth/enroll", tag = "auth", request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "Enrolled and logged in", body = TokenResponse),
+        (status = 401, description = "Unknown, used or expired code", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 422, description = "Malformed body or weak password", body = ErrorBody),
+        (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
+pub async fn enroll(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, AppError> {
+    let request: EnrollRequest = parse_body(&body)?;
+    if request.code.chars().count() > MAX_CODE_CHARS {
+        return Err(AppError::validation("code", "is too long"));
+    }
+    PasswordHasher::check_policy(&request.password, "password")?;
+    check_device(&request.device_id)?;
+    if let Some(username) = &request.username {
+        check_username(username, "username")?;
+    }
+    pass_limiter(&state, None, addr).await?;
+    let now = OffsetDateTime::now_utc();
+    let code_hash = token_hash(&request.code);
+    let invalid = || AppError::Unauthorized("unknown, used or expired enrolment code".into());
+    let Some(code) = state.store.redeemable_enrollment(&code_hash, now)? else {
+        state.login_limiter.record_failure(None, addr.0);
+        return Err(invalid());
+    };
+    let username = match request.username {
+        Some(name) => name.to_lowercase(),
+        None => default_patient_username(code.patient_id),
+    };
+    if state.store.user_by_name(&username)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "the username `{username}` is taken"
+        )));
+    }
+    let password_hash = state.passwords.hash(request.password).await?;
+    let user = UserRecord {
+        user_id: Uuid::now_v7(),
+        username,
+        role: Role::Patient,
+        password_hash,
+        patient_id: Some(code.patient_id),
+        created_at: now,
+    };
+    match state.store.redeem_enrollment(&code_hash, &user, now)? {
+        RedeemOutcome::Enrolled { patient_id } => {
+            audit::record(
+                &state,
+                Entry::system(
+                    Some(user.user_id),
+                    "patient",
+                    "patient.enroll",
+                    Some(patient_id),
+                    format!("enrolment code redeemed; login `{}` created", user.username),
+                ),
+            )
+            .await?;
+            Ok(Json(issue_login(&state, &user, request.device_id).await?))
+        }
+        RedeemOutcome::Invalid => Err(invalid()),
+    }
+}
+
+/// The username a patient gets when they enrol without choosing one.
+pub fn default_patient_username(patient_id: Uuid) -> String {
+    let hex = patient_id.simple().to_string();
+    format!("p-{}", &hex[hex.len() - 12..])
+}
+
+/// Changes the caller's password and ends their other logins.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; other logins ended"),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 422, description = "Wrong old password or weak new one", body = ErrorBody),
+        (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    addr: ClientAddr,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    let request: PasswordChange = parse_body(&body)?;
+    PasswordHasher::check_policy(&request.new_password, "new_password")?;
+    let user = state
+        .store
+        .user(caller.user_id)?
+        .ok_or_else(|| AppError::Unauthorized("no such user".into()))?;
+    pass_limiter(&state, Some(&user.username), addr).await?;
+    if request.old_password.len() > crate::auth::MAX_PASSWORD_BYTES {
+        return Err(AppError::validation("old_password", "is not correct"));
+    }
+    let verified = state
+        .passwords
+        .verify(request.old_password, Some(user.password_hash.clone()))
+        .await?;
+    if !verified.ok {
+        state
+            .login_limiter
+            .record_failure(Some(&user.username), addr.0);
+        return Err(AppError::validation("old_password", "is not correct"));
+    }
+    let hash = state.passwords.hash(request.new_password).await?;
+    state.store.set_password_hash(user.user_id, &hash)?;
+    let now = OffsetDateTime::now_utc();
+    let ended = state.store.revoke_families_of_user(
+        user.user_id,
+        Some(caller.family_id),
+        "password change",
+        now,
+    )?;
+    audit::record(
+        &state,
+        Entry::by(
+            &caller,
+            "account.password_change",
+            user.patient_id,
+            format!("password changed; {ended} other login(s) ended"),
+        ),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

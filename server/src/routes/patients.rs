@@ -1,0 +1,499 @@
+//! `/v1/patients`: enrolment by the care team, the team's list, one patient, changes.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use time::{Date, Duration, OffsetDateTime};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::access::{readable_patient, writable_patient};
+use crate::audit::{self, Entry};
+use crate::auth::{Caller, new_enrollment_code, token_hash};
+use crate::error::{AppError, ErrorBody};
+use crate::json::parse_body;
+use crate::role::Role;
+use crate::routes::patient_overview::{FlagView, diary_overview};
+use crate::state::AppState;
+use crate::store::{EnrollmentRecord, PatientRecord, Sex};
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+/// Longest display name, characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
+/// Earliest accepted birth year.
+pub const MIN_BIRTH_YEAR: i32 = 1900;
+/// Largest accepted baseline, MME per day.
+pub const MAX_BASELINE_MME: f64 = 10_000.0;
+/// How far ahead of today `enrolled_on` may lie, days.
+pub const MAX_ENROLLED_AHEAD_DAYS: i64 = 365;
+/// Earliest accepted `enrolled_on` year.
+pub const MIN_ENROLLED_YEAR: i32 = 2000;
+
+/// `POST /v1/patients`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatient {
+    /// The name the care team knows the patient by.
+    pub display_name: String,
+    /// First day of follow-up, `YYYY-MM-DD`.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub enrolled_on: Date,
+    /// The care team following the patient (one of the caller's).
+    pub care_team_id: Uuid,
+    /// Year of birth.
+    pub birth_year: Option<i32>,
+    /// Sex.
+    pub sex: Option<Sex>,
+    /// Agreement to research use of pseudonymised data.
+    pub research_consent: bool,
+    /// Baseline daily MME, when the care team knows it.
+    pub baseline_mme: Option<f64>,
+}
+
+/// The answer to `POST /v1/patients`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedPatient {
+    /// The new patient's id.
+    pub patient_id: Uuid,
+    /// One-time code for the patient's app (show as a QR code).
+    pub enrollment_code: String,
+    /// When the code stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub enrollment_expires_at: OffsetDateTime,
+}
+
+/// `PATCH /v1/patients/{id}`: only the fields present change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientChange {
+    /// New research consent.
+    pub research_consent: Option<bool>,
+    /// New baseline (null clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub baseline_mme: Option<Option<f64>>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// Move to another care team (one of the caller's).
+    pub care_team_id: Option<Uuid>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A patient, as the care team sees them.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PatientView {
+    /// The patient's id.
+    pub patient_id: Uuid,
+    /// Display name.
+    pub display_name: String,
+    /// First day of follow-up.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub enrolled_on: Date,
+    /// The care team following them.
+    pub care_team_id: Uuid,
+    /// Year of birth.
+    pub birth_year: Option<i32>,
+    /// Sex.
+    pub sex: Option<Sex>,
+    /// Research consent.
+    pub research_consent: bool,
+    /// Baseline set by the care team.
+    pub baseline_mme: Option<f64>,
+    /// Whether the patient has redeemed their enrolment code.
+    pub enrolled: bool,
+}
+
+impl From<&PatientRecord> for PatientView {
+    fn from(p: &PatientRecord) -> Self {
+        PatientView {
+            patient_id: p.patient_id,
+            display_name: p.display_name.clone(),
+            enrolled_on: p.enrolled_on,
+            care_team_id: p.care_team_id,
+            birth_year: p.birth_year,
+            sex: p.sex,
+            research_consent: p.research_consent,
+            baseline_mme: p.baseline_mme,
+            enrolled: p.user_id.is_some(),
+        }
+    }
+}
+
+/// One row of `GET /v1/patients`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PatientSummary {
+    /// The patient's id.
+    pub patient_id: Uuid,
+    /// Display name.
+    pub display_name: String,
+    /// First day of follow-up.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub enrolled_on: Date,
+    /// The care team following them.
+    pub care_team_id: Uuid,
+    /// When the latest entry occurred.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_entry_at: Option<OffsetDateTime>,
+    /// When the patient's device last pushed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_sync_at: Option<OffsetDateTime>,
+    /// Baseline daily MME in force.
+    pub baseline_mme: Option<f64>,
+    /// Where the baseline comes from: `set`, `pre_enrolment`, `first_week`.
+    pub baseline_source: Option<String>,
+    /// Mean daily MME, last 7 days.
+    pub mme_7d: Option<f64>,
+    /// Change from baseline, percent.
+    pub change_from_baseline_pct: Option<f64>,
+    /// Flags in force.
+    pub flags: Vec<FlagView>,
+}
+
+/// The patient routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_patient, list_patients))
+        .routes(routes!(get_patient, update_patient))
+        .routes(routes!(new_enrollment_code_for))
+}
+
+fn check_display_name(name: &str) -> Result<(), AppError> {
+    let n = name.trim().chars().count();
+    if n == 0 || name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(AppError::validation(
+            "display_name",
+            format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_baseline(baseline: Option<f64>) -> Result<(), AppError> {
+    if let Some(mme) = baseline
+        && !(mme.is_finite() && (0.0..=MAX_BASELINE_MME).contains(&mme))
+    {
+        return Err(AppError::validation(
+            "baseline_mme",
+            format!("must be 0 to {MAX_BASELINE_MME}"),
+        ));
+    }
+    Ok(())
+}
+
+/// 422 unless the caller may place patients in `care_team_id` (a member, or an admin and
+/// the team exists).
+fn check_team(state: &AppState, caller: &Caller, care_team_id: Uuid) -> Result<(), AppError> {
+    let allowed = match caller.role {
+        Role::Admin => state.store.care_team(care_team_id)?.is_some(),
+        _ => state
+            .store
+            .is_care_team_member(care_team_id, caller.user_id)?,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::validation(
+            "care_team_id",
+            "is not one of your care teams",
+        ))
+    }
+}
+
+fn new_enrollment(
+    state: &AppState,
+    caller: &Caller,
+    patient_id: Uuid,
+    now: OffsetDateTime,
+) -> (String, EnrollmentRecord) {
+    let code = new_enrollment_code();
+    let record = EnrollmentRecord {
+        patient_id,
+        created_by: caller.user_id,
+        created_at: now,
+        expires_at: now + Duration::seconds(state.settings.enrollment_code_ttl_secs as i64),
+        used_at: None,
+    };
+    (code, record)
+}
+
+/// Enrols a patient in one of the caller's care teams and makes their one-time code.
+#[utoipa::path(post, path = "/v1/patients", tag = "patients", request_body = NewPatient,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = CreatedPatient),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not a clinician or admin", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody)))]
+pub async fn create_patient(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedPatient>), AppError> {
+    caller.require(&[Role::Clinician, Role::Admin])?;
+    let request: NewPatient = parse_body(&body)?;
+    check_display_name(&request.display_name)?;
+    check_baseline(request.baseline_mme)?;
+    let now = OffsetDateTime::now_utc();
+    if let Some(year) = request.birth_year
+        && !(MIN_BIRTH_YEAR..=now.year()).contains(&year)
+    {
+        return Err(AppError::validation(
+            "birth_year",
+            format!("must be {MIN_BIRTH_YEAR} to this year"),
+        ));
+    }
+    if request.enrolled_on.year() < MIN_ENROLLED_YEAR
+        || request.enrolled_on > now.date() + Duration::days(MAX_ENROLLED_AHEAD_DAYS)
+    {
+        return Err(AppError::validation("enrolled_on", "is out of range"));
+    }
+    check_team(&state, &caller, request.care_team_id)?;
+    let patient = PatientRecord {
+        patient_id: Uuid::now_v7(),
+        display_name: request.display_name.trim().to_string(),
+        enrolled_on: request.enrolled_on,
+        care_team_id: request.care_team_id,
+        birth_year: request.birth_year,
+        sex: request.sex,
+        research_consent: request.research_consent,
+        baseline_mme: request.baseline_mme,
+        user_id: None,
+        created_at: now,
+    };
+    let (code, enrollment) = new_enrollment(&state, &caller, patient.patient_id, now);
+    state
+        .store
+        .insert_patient(&patient, &token_hash(&code), &enrollment)?;
+    audit::record(
+        &state,
+        Entry::by(
+            &caller,
+            "patient.create",
+            Some(patient.patient_id),
+            format!(
+                "care team {}; research_consent={}; enrolment code expires {}",
+                patient.care_team_id,
+                patient.research_consent,
+                enrollment.expires_at.date()
+            ),
+        ),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedPatient {
+            patient_id: patient.patient_id,
+            enrollment_code: code,
+            enrollment_expires_at: enrollment.expires_at,
+        }),
+    ))
+}
+
+/// The patients of the caller's care teams (all patients for an admin).
+#[utoipa::path(get, path = "/v1/patients", tag = "patients",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's patients", body = Vec<PatientSummary>),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not a clinician or admin", body = ErrorBody)))]
+pub async fn list_patients(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<PatientSummary>>, AppError> {
+    caller.require(&[Role::Clinician, Role::Admin])?;
+    let patients = match caller.role {
+        Role::Admin => state.store.all_patients()?,
+        _ => {
+            let mut all = Vec::new();
+            for team in state.store.care_teams_of_member(caller.user_id)? {
+                all.extend(state.store.patients_of_team(team)?);
+            }
+            all
+        }
+    };
+    let mut rows = Vec::with_capacity(patients.len());
+    let mut reads = Vec::with_capacity(patients.len());
+    for p in &patients {
+        let overview = diary_overview(&state, p)?;
+        rows.push(PatientSummary {
+            patient_id: p.patient_id,
+            display_name: p.display_name.clone(),
+            enrolled_on: p.enrolled_on,
+            care_team_id: p.care_team_id,
+            last_entry_at: overview.last_entry_at,
+            last_sync_at: overview.last_sync_at,
+            baseline_mme: overview.baseline_mme,
+            baseline_source: overview.baseline_source,
+            mme_7d: overview.mme_7d,
+            change_from_baseline_pct: overview.change_from_baseline_pct,
+            flags: overview.flags,
+        });
+        reads.push(Entry::by(
+            &caller,
+            "patient.list",
+            Some(p.patient_id),
+            "listed with diary overview",
+        ));
+    }
+    audit::record_all(&state, reads).await?;
+    Ok(Json(rows))
+}
+
+/// One patient's record.
+#[utoipa::path(get, path = "/v1/patients/{id}", tag = "patients",
+    params(("id" = Uuid, Path, description = "Patient id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patient", body = PatientView),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "A role that never reads patients", body = ErrorBody),
+        (status = 404, description = "No such patient among the caller's", body = ErrorBody)))]
+pub async fn get_patient(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PatientView>, AppError> {
+    let patient_id = parse_patient_id(&id)?;
+    let patient = readable_patient(&state, &caller, patient_id).await?;
+    audit::record_patient_read(
+        &state,
+        &caller,
+        patient_id,
+        "patient.read",
+        "patient record",
+    )
+    .await?;
+    Ok(Json(PatientView::from(&patient)))
+}
+
+/// Parses a patient id from a path; a malformed one is as unknown as a missing one.
+pub fn parse_patient_id(text: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(text).map_err(|_| AppError::NotFound("no such patient".into()))
+}
+
+/// Changes research consent, baseline, display name or care team.
+#[utoipa::path(patch, path = "/v1/patients/{id}", tag = "patients", request_body = PatientChange,
+    params(("id" = Uuid, Path, description = "Patient id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patient after the change", body = PatientView),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not a clinician or admin", body = ErrorBody),
+        (status = 404, description = "No such patient among the caller's", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody)))]
+pub async fn update_patient(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<PatientView>, AppError> {
+    let patient_id = parse_patient_id(&id)?;
+    let mut patient = writable_patient(&state, &caller, patient_id).await?;
+    let change: PatientChange = parse_body(&body)?;
+    let mut changed = Vec::new();
+    let mut entries = Vec::new();
+    if let Some(name) = change.display_name {
+        check_display_name(&name)?;
+        patient.display_name = name.trim().to_string();
+        changed.push("display_name".to_string());
+    }
+    if let Some(baseline) = change.baseline_mme {
+        check_baseline(baseline)?;
+        changed.push(format!(
+            "baseline_mme {:?} -> {:?}",
+            patient.baseline_mme, baseline
+        ));
+        patient.baseline_mme = baseline;
+    }
+    if let Some(team) = change.care_team_id {
+        check_team(&state, &caller, team)?;
+        changed.push(format!("care_team_id {} -> {team}", patient.care_team_id));
+        patient.care_team_id = team;
+    }
+    if let Some(consent) = change.research_consent {
+        if consent != patient.research_consent {
+            entries.push(Entry::by(
+                &caller,
+                "patient.consent",
+                Some(patient_id),
+                format!("research_consent {} -> {consent}", patient.research_consent),
+            ));
+        }
+        patient.research_consent = consent;
+    }
+    state.store.update_patient(&patient)?;
+    if !changed.is_empty() {
+        entries.push(Entry::by(
+            &caller,
+            "patient.update",
+            Some(patient_id),
+            changed.join("; "),
+        ));
+    }
+    audit::record_all(&state, entries).await?;
+    state.store.flush().await?;
+    Ok(Json(PatientView::from(&patient)))
+}
+
+/// Makes a fresh enrolment code for a patient who has not enrolled yet (the first expired
+/// or was lost).
+#[utoipa::path(post, path = "/v1/patients/{id}/enrollment-code", tag = "patients",
+    params(("id" = Uuid, Path, description = "Patient id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A new code", body = CreatedPatient),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not a clinician or admin", body = ErrorBody),
+        (status = 404, description = "No such patient among the caller's", body = ErrorBody),
+        (status = 409, description = "The patient has already enrolled", body = ErrorBody)))]
+pub async fn new_enrollment_code_for(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<CreatedPatient>), AppError> {
+    let patient_id = parse_patient_id(&id)?;
+    let patient = writable_patient(&state, &caller, patient_id).await?;
+    if patient.user_id.is_some() {
+        return Err(AppError::Conflict(
+            "the patient has already enrolled".into(),
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let (code, enrollment) = new_enrollment(&state, &caller, patient_id, now);
+    state
+        .store
+        .insert_enrollment(&token_hash(&code), &enrollment)?;
+    audit::record(
+        &state,
+        Entry::by(
+            &caller,
+            "patient.enrollment_code",
+            Some(patient_id),
+            "new enrolment code",
+        ),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedPatient {
+            patient_id,
+            enrollment_code: code,
+            enrollment_expires_at: enrollment.expires_at,
+        }),
+    ))
+}

@@ -1,0 +1,208 @@
+//! The server's store: sled behind named operations, one module per area.
+//!
+//! Nothing outside this module knows a sled key. Each area adds an `impl ServerStore` block
+//! in its own file; its trees are fields of [`Trees`], opened once in [`ServerStore::open`].
+
+mod audit;
+mod care_teams;
+mod codec;
+mod enrolment;
+mod patients;
+mod tokens;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use audit::{AuditBreak, AuditEvent, AuditFilter, AuditRecord, GENESIS_HASH};
+pub use care_teams::CareTeamRecord;
+pub use enrolment::{EnrollmentRecord, RedeemOutcome};
+pub use patients::{PatientRecord, Sex};
+pub use tokens::{FamilyRecord, RefreshRecord, RotateOutcome};
+pub use users::UserRecord;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine failed (disk, corruption).
+    #[error("storage engine: {0}")]
+    Engine(#[from] sled::Error),
+    /// Another process holds the data directory.
+    #[error("the data directory {0} is in use by another process (is a server running?)")]
+    Locked(PathBuf),
+    /// A stored value could not be read or written in its format.
+    #[error("stored value in `{tree}` is unreadable: {detail}")]
+    Format {
+        /// The tree holding the value.
+        tree: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The operation would break a uniqueness rule (a taken username, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// A record the operation needs does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+/// The sled trees, each named for what it maps.
+pub(crate) struct Trees {
+    /// user id → [`UserRecord`]
+    pub users: sled::Tree,
+    /// lower-case username → user id
+    pub user_by_name: sled::Tree,
+    /// SHA-256 of a refresh token → [`RefreshRecord`]
+    pub refresh_by_hash: sled::Tree,
+    /// family id → [`FamilyRecord`] (one family per login)
+    pub refresh_families: sled::Tree,
+    /// user id ‖ family id → ()
+    pub families_by_user: sled::Tree,
+    /// SHA-256 of an enrolment code → [`EnrollmentRecord`]
+    pub enrollment_by_code_hash: sled::Tree,
+    /// care team id → [`CareTeamRecord`]
+    pub care_teams: sled::Tree,
+    /// care team id ‖ user id → ()
+    pub members_by_team: sled::Tree,
+    /// user id ‖ care team id → ()
+    pub teams_by_member: sled::Tree,
+    /// patient id → [`PatientRecord`]
+    pub patients: sled::Tree,
+    /// care team id ‖ patient id → ()
+    pub patients_by_team: sled::Tree,
+    /// sequence number (u64 big-endian) → [`AuditRecord`]
+    pub audit_by_seq: sled::Tree,
+    /// patient id ‖ sequence number → ()
+    pub audit_seq_by_patient: sled::Tree,
+    /// name → value, for small facts about the store itself (demo loaded, …)
+    pub meta: sled::Tree,
+}
+
+/// The server's store. Cheap to share behind an `Arc`; all operations are named.
+pub struct ServerStore {
+    db: sled::Db,
+    pub(crate) trees: Trees,
+    /// Serialises audit appends, so that each record chains onto the one before it.
+    audit_append: Mutex<()>,
+}
+
+impl std::fmt::Debug for ServerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerStore").finish_non_exhaustive()
+    }
+}
+
+impl ServerStore {
+    /// Opens (or creates) the store in `dir`. Fails with [`StoreError::Locked`] while
+    /// another process has it open.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StoreError::Locked(dir.to_path_buf())
+            }
+            other => StoreError::Engine(other),
+        })?;
+        let tree = |name: &str| db.open_tree(name);
+        let trees = Trees {
+            users: tree("users")?,
+            user_by_name: tree("user_by_name")?,
+            refresh_by_hash: tree("refresh_by_hash")?,
+            refresh_families: tree("refresh_families")?,
+            families_by_user: tree("families_by_user")?,
+            enrollment_by_code_hash: tree("enrollment_by_code_hash")?,
+            care_teams: tree("care_teams")?,
+            members_by_team: tree("members_by_team")?,
+            teams_by_member: tree("teams_by_member")?,
+            patients: tree("patients")?,
+            patients_by_team: tree("patients_by_team")?,
+            audit_by_seq: tree("audit_by_seq")?,
+            audit_seq_by_patient: tree("audit_seq_by_patient")?,
+            meta: tree("meta")?,
+        };
+        Ok(ServerStore {
+            db,
+            trees,
+            audit_append: Mutex::new(()),
+        })
+    }
+
+    /// Opens a further tree by name, for areas that keep their trees outside [`Trees`].
+    pub fn open_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Makes every write so far durable; writes are acknowledged only after this.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// [`ServerStore::flush`] for callers without an async runtime (the CLI).
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// True while the store holds no user, care team or patient.
+    pub fn is_empty(&self) -> bool {
+        self.trees.users.is_empty()
+            && self.trees.care_teams.is_empty()
+            && self.trees.patients.is_empty()
+    }
+
+    /// Remembers a small fact about the store (`demo_loaded`, …).
+    pub fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.trees
+            .meta
+            .insert(name.as_bytes(), codec::encode("meta", &value)?)?;
+        Ok(())
+    }
+
+    /// A fact stored with [`ServerStore::set_meta`].
+    pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.trees.meta.get(name.as_bytes())? {
+            Some(bytes) => Ok(Some(codec::decode("meta", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Joins two ids into one composite index key.
+pub(crate) fn pair_key(a: uuid::Uuid, b: uuid::Uuid) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(a.as_bytes());
+    key[16..].copy_from_slice(b.as_bytes());
+    key
+}
+
+/// The second id of a key made by [`pair_key`].
+pub(crate) fn second_of_pair(key: &[u8]) -> Option<uuid::Uuid> {
+    let bytes: [u8; 16] = key.get(16..32)?.try_into().ok()?;
+    Some(uuid::Uuid::from_bytes(bytes))
+}
+
+/// Turns an aborted sled transaction into a store error.
+pub(crate) fn txn_error(e: sled::transaction::TransactionError<StoreError>) -> StoreError {
+    match e {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(e) => StoreError::Engine(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_open_of_the_same_dir_is_refused_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = ServerStore::open(dir.path()).unwrap();
+        match ServerStore::open(dir.path()) {
+            Err(StoreError::Locked(_)) => {}
+            other => panic!("expected Locked, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Refresh tokens, stored by hash, grouped in families (one family per login).
+//!
+//! Rotation marks the presented token used and adds its successor to the family; a used
+//! token presented again means it was copied, so the whole family is revoked.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::codec::{decode, decode_txn, encode, encode_txn};
+use super::{ServerStore, StoreError, pair_key, second_of_pair, txn_error};
+
+/// One refresh token as stored (under the SHA-256 of the token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// The login this token belongs to.
+    pub family_id: Uuid,
+    /// The user of that login.
+    pub user_id: Uuid,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was exchanged for a successor; a used token must never come back.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// One login: the chain of refresh tokens issued to one device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    /// The family's id (also in the access tokens of this login, claim `fam`).
+    pub family_id: Uuid,
+    /// Whose login it is.
+    pub user_id: Uuid,
+    /// The device that logged in, when it said.
+    pub device_id: Option<String>,
+    /// When the login began.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the login was ended (logout, password change, theft detection).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Why it was ended.
+    pub revoked_reason: Option<String>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// Exchanged: the successor is stored.
+    Rotated {
+        /// The login.
+        family_id: Uuid,
+        /// Its user.
+        user_id: Uuid,
+    },
+    /// No such token.
+    Unknown,
+    /// The token or its login has ended.
+    Expired,
+    /// The token had been exchanged before: the whole login is now revoked.
+    Reused {
+        /// The revoked login.
+        family_id: Uuid,
+        /// Its user.
+        user_id: Uuid,
+    },
+}
+
+impl ServerStore {
+    /// Begins a login: stores its family and its first refresh token.
+    pub fn insert_family(
+        &self,
+        family: &FamilyRecord,
+        token_hash: &[u8; 32],
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let t = &self.trees;
+        (&t.refresh_families, &t.families_by_user, &t.refresh_by_hash)
+            .transaction(|(families, by_user, tokens)| {
+                families.insert(
+                    family.family_id.as_bytes(),
+                    encode_txn("refresh_families", family)?,
+                )?;
+                by_user.insert(&pair_key(family.user_id, family.family_id), &[])?;
+                tokens.insert(token_hash, encode_txn("refresh_by_hash", token)?)?;
+                Ok(())
+            })
+            .map_err(txn_error)
+    }
+
+    /// The login with this id.
+    pub fn family(&self, family_id: Uuid) -> Result<Option<FamilyRecord>, StoreError> {
+        match self.trees.refresh_families.get(family_id.as_bytes())? {
+            Some(bytes) => Ok(Some(decode("refresh_families", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored refresh token with this hash.
+    pub fn refresh_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        match self.trees.refresh_by_hash.get(token_hash)? {
+            Some(bytes) => Ok(Some(decode("refresh_by_hash", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Exchanges the token hashed `old_hash` for `new_token` (hashed `new_hash`), atomically,
+    /// so that two concurrent exchanges of one token cannot both succeed.
+    pub fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8; 32],
+        new_hash: &[u8; 32],
+        new_token: impl Fn(Uuid, Uuid) -> RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<RotateOutcome, StoreError> {
+        let t = &self.trees;
+        (&t.refresh_by_hash, &t.refresh_families)
+            .transaction(|(tokens, families)| {
+                let Some(bytes) = tokens.get(old_hash)? else {
+                    return Ok(RotateOutcome::Unknown);
+                };
+                let mut old: RefreshRecord = decode_txn("refresh_by_hash", &bytes)?;
+                let Some(fam_bytes) = families.get(old.family_id.as_bytes())? else {
+                    return Ok(RotateOutcome::Unknown);
+                };
+                let mut family: FamilyRecord = decode_txn("refresh_families", &fam_bytes)?;
+                if family.revoked_at.is_some() {
+                    return Ok(RotateOutcome::Expired);
+                }
+                if old.used_at.is_some() {
+                    family.revoked_at = Some(now);
+                    family.revoked_reason = Some("refresh token reuse".into());
+                    families.insert(
+                        family.family_id.as_bytes(),
+                        encode_txn("refresh_families", &family)?,
+                    )?;
+                    return Ok(RotateOutcome::Reused {
+                        family_id: family.family_id,
+                        user_id: family.user_id,
+                    });
+                }
+                if old.expires_at <= now {
+                    return Ok(RotateOutcome::Expired);
+                }
+                old.used_at = Some(now);
+                tokens.insert(old_hash, encode_txn("refresh_by_hash", &old)?)?;
+                let successor = new_token(old.family_id, old.user_id);
+                tokens.insert(new_hash, encode_txn("refresh_by_hash", &successor)?)?;
+                Ok(RotateOutcome::Rotated {
+                    family_id: old.family_id,
+                    user_id: old.user_id,
+                })
+            })
+            .map_err(txn_error)
+    }
+
+    /// Ends a login. Returns false when it did not exist or had already ended.
+    pub fn revoke_family(
+        &self,
+        family_id: Uuid,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let tree = &self.trees.refresh_families;
+        tree.transaction(|families| {
+            let Some(bytes) = families.get(family_id.as_bytes())? else {
+                return Ok(false);
+            };
+            let mut family: FamilyRecord = decode_txn("refresh_families", &bytes)?;
+            if family.revoked_at.is_some() {
+                return Ok(false);
+            }
+            family.revoked_at = Some(now);
+            family.revoked_reason = Some(reason.to_string());
+            families.insert(
+                family_id.as_bytes(),
+                encode_txn("refresh_families", &family)?,
+            )?;
+            Ok(true)
+        })
+        .map_err(|e: sled::transaction::TransactionError<StoreError>| txn_error(e))
+    }
+
+    /// Ends every login of `user_id` except `keep`; returns how many were ended.
+    pub fn revoke_families_of_user(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for item in self.trees.families_by_user.scan_prefix(user_id.as_bytes()) {
+            let (key, _) = item?;
+            let Some(family_id) = second_of_pair(&key) else {
+                continue;
+            };
+            if Some(family_id) != keep && self.revoke_family(family_id, reason, now)? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Stores `family` as it is now (used by tests of expiry and by maintenance).
+    pub fn put_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
+        self.trees.refresh_families.insert(
+            family.family_id.as_bytes(),
+            encode("refresh_families", family)?,
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(family_id: Uuid, user_id: Uuid, now: OffsetDateTime) -> RefreshRecord {
+        RefreshRecord {
+            family_id,
+            user_id,
+            issued_at: now,
+            expires_at: now + time::Duration::days(30),
+            used_at: None,
+        }
+    }
+
+    #[test]
+    fn rotation_then_reuse_revokes_the_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (fid, uid) = (Uuid::now_v7(), Uuid::now_v7());
+        let family = FamilyRecord {
+            family_id: fid,
+            user_id: uid,
+            device_id: None,
+            created_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        store
+            .insert_family(&family, &[1; 32], &record(fid, uid, now))
+            .unwrap();
+        let make = |f, u| record(f, u, now);
+        assert_eq!(
+            store
+                .rotate_refresh_token(&[1; 32], &[2; 32], make, now)
+                .unwrap(),
+            RotateOutcome::Rotated {
+                family_id: fid,
+                user_id: uid
+            }
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token(&[1; 32], &[3; 32], make, now)
+                .unwrap(),
+            RotateOutcome::Reused {
+                family_id: fid,
+                user_id: uid
+            }
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token(&[2; 32], &[4; 32], make, now)
+                .unwrap(),
+            RotateOutcome::Expired
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token(&[9; 32], &[5; 32], make, now)
+                .unwrap(),
+            RotateOutcome::Unknown
+        );
+        assert!(store.family(fid).unwrap().unwrap().revoked_at.is_some());
+    }
+}
