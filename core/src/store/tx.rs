@@ -104,8 +104,11 @@ impl Tx<'_> {
             self.by_date.insert(codec::date_key(new), &[][..])?;
         }
         self.entries.insert(&codec::id_key(&new.id)[..], encoded)?;
-        // A newer revision makes an older rejection moot.
-        self.rejected.remove(&codec::id_key(&new.id)[..])?;
+        // A newer revision makes an older rejection moot. Removing only what is there keeps
+        // the common write from logging a deletion of nothing.
+        if self.rejected.get(codec::id_key(&new.id))?.is_some() {
+            self.rejected.remove(&codec::id_key(&new.id)[..])?;
+        }
         Ok(())
     }
 
