@@ -45,6 +45,9 @@ pub enum StoreError {
     /// The engine failed (I/O, a lock held by another process, ...).
     #[error("storage failure: {0}")]
     Storage(#[source] sled::Error),
+    /// The store's own files beside sled's could not be read or written.
+    #[error("store file I/O failed: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl From<sled::Error> for StoreError {

@@ -7,6 +7,7 @@
 mod codec;
 mod config;
 mod error;
+mod marker;
 mod open;
 mod query;
 mod summaries;
@@ -27,6 +28,7 @@ use crate::model::{DeviceId, HybridClock, WallClock};
 pub use codec::{FORMAT_VERSION, RejectedChange, VALUE_VERSION};
 pub use config::{DEFAULT_CACHE_BYTES, StoreConfig};
 pub use error::{StoreError, StoreResult};
+pub use marker::MARKER_FILE;
 
 /// The longest date range one query may ask for (about ten years).
 pub const MAX_RANGE_DAYS: i64 = 3_660;

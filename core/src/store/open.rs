@@ -7,6 +7,7 @@ use super::DeviceStore;
 use super::codec::{self, FORMAT_VERSION};
 use super::config::StoreConfig;
 use super::error::{StoreError, StoreResult};
+use super::marker;
 use super::tx::Trees;
 use crate::model::{DeviceId, HybridClock};
 
@@ -14,21 +15,32 @@ impl DeviceStore {
     /// Opens (or creates) the store in the directory `path`.
     ///
     /// Refuses a store written by a newer format ([`StoreError::NewerFormat`]), one that cannot
-    /// be read ([`StoreError::Corrupt`]), and one that belongs to another device than
-    /// `config.device_id` ([`StoreError::DeviceMismatch`]).
+    /// be read or whose data is gone ([`StoreError::Corrupt`]), and one that belongs to another
+    /// device than `config.device_id` ([`StoreError::DeviceMismatch`]).
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> StoreResult<DeviceStore> {
+        let path = path.as_ref();
+        let marked = marker::read(path)?;
+        if let Some(found) = marked.filter(|found| *found > FORMAT_VERSION) {
+            return Err(StoreError::NewerFormat {
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
         let db = sled::Config::new()
-            .path(path.as_ref())
+            .path(path)
             .cache_capacity(config.cache_capacity_bytes)
             .open()?;
         let trees = Trees::open(&db)?;
-        check_format(&trees)?;
+        check_format(&trees, marked.is_some())?;
         let device_id = device_id(&trees, config.device_id)?;
         let clock = match trees.meta.get(codec::META_CLOCK)? {
             Some(value) => HybridClock::resume(device_id.clone(), &codec::decode_stamp(&value)?),
             None => HybridClock::new(device_id.clone()),
         };
         db.flush()?;
+        if marked.is_none() {
+            marker::write(path, FORMAT_VERSION)?;
+        }
         Ok(DeviceStore {
             db,
             trees,
@@ -40,8 +52,9 @@ impl DeviceStore {
     }
 }
 
-/// Writes the format version into a new store, or checks the one found.
-fn check_format(trees: &Trees) -> StoreResult<()> {
+/// Writes the format version into a new store, or checks the one found. `marked`: the
+/// directory's marker says a store was created here before.
+fn check_format(trees: &Trees, marked: bool) -> StoreResult<()> {
     match trees.meta.get(codec::META_FORMAT)? {
         Some(value) => {
             let bytes: [u8; 4] = value.as_ref().try_into().map_err(|_| {
@@ -56,6 +69,9 @@ fn check_format(trees: &Trees) -> StoreResult<()> {
                 _ => Ok(()),
             }
         }
+        None if marked => Err(StoreError::Corrupt(
+            "the store's data is gone (sled recovered no format version from a damaged log)".into(),
+        )),
         None => {
             // The meta tree may hold a device id from an open interrupted before this point.
             let untouched =

@@ -274,3 +274,64 @@ fn cache_size_is_configurable() {
         .record(morning(), pain(2))
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn concurrent_writers_get_distinct_stamps_and_the_clock_keeps_the_greatest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path(), ManualClock::at(NOON_MILLIS)));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|n| store.record(morning(), pain(n % 11)).unwrap().rev)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut revs: Vec<_> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap())
+        .collect();
+    revs.sort();
+    revs.dedup();
+    assert_eq!(revs.len(), 100);
+    let saved = store.trees.meta.get(codec::META_CLOCK).unwrap().unwrap();
+    assert_eq!(codec::decode_stamp(&saved).unwrap(), *revs.last().unwrap());
+    assert_eq!(store.pending_count(), 100);
+    check_invariants(&store);
+}
+
+#[test]
+fn a_store_whose_log_was_destroyed_is_refused_not_recreated_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+        for n in 0..20 {
+            store.record(morning(), pain(n % 11)).unwrap();
+        }
+    }
+    assert!(dir.path().join(super::MARKER_FILE).exists());
+    let log = dir.path().join("db");
+    let garbled: Vec<u8> = std::fs::read(&log)
+        .unwrap()
+        .iter()
+        .map(|b| b ^ 0x5a)
+        .collect();
+    std::fs::write(&log, garbled).unwrap();
+    let error = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+}
+
+#[test]
+fn a_newer_marker_is_refused_before_sled_touches_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(super::MARKER_FILE),
+        format!("taperlog-store format={}\n", FORMAT_VERSION + 1),
+    )
+    .unwrap();
+    let error = DeviceStore::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(matches!(error, StoreError::NewerFormat { .. }), "{error:?}");
+    assert!(!dir.path().join("db").exists());
+}
