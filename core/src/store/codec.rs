@@ -4,8 +4,10 @@
 //! - `meta`: `format_version` (u32 BE), `device_id`, `clock` (the last HLC stamp), `cursor`.
 //! - `entries`: entry id (16 bytes) → the current revision, live or tombstone.
 //! - `by_date`: local date (4 bytes, order-preserving) ++ entry id → empty; live entries only.
-//! - `outbox`: entry id → the rev waiting to be pushed.
-//! - `outbox_order`: rev ++ entry id → empty, so the outbox is read in the order of changes.
+//! - `outbox`: rev ++ entry id → empty: the revisions waiting to be pushed, in the order they
+//!   were made. A queued rev is always the entry's current rev (a newer local revision
+//!   replaces the item, a newer pulled one removes it), so one key per entry and no id-keyed
+//!   copy is needed: one write fewer on every durable write.
 //! - `rejected`: entry id → the rejected revision and the server's error.
 //!
 //! Every value except `format_version` starts with [`VALUE_VERSION`], so a later program can
@@ -25,7 +27,6 @@ pub const VALUE_VERSION: u8 = 1;
 pub(crate) const TREE_ENTRIES: &str = "entries";
 pub(crate) const TREE_BY_DATE: &str = "by_date";
 pub(crate) const TREE_OUTBOX: &str = "outbox";
-pub(crate) const TREE_OUTBOX_ORDER: &str = "outbox_order";
 pub(crate) const TREE_REJECTED: &str = "rejected";
 pub(crate) const TREE_META: &str = "meta";
 
@@ -34,7 +35,7 @@ pub(crate) const META_DEVICE: &[u8] = b"device_id";
 pub(crate) const META_CLOCK: &[u8] = b"clock";
 pub(crate) const META_CURSOR: &[u8] = b"cursor";
 
-/// The key of an entry in `entries`, `outbox` and `rejected`.
+/// The key of an entry in `entries` and `rejected`.
 pub(crate) fn id_key(id: &EntryId) -> [u8; 16] {
     *id.as_bytes()
 }
@@ -59,8 +60,8 @@ pub(crate) fn id_of_date_key(key: &[u8]) -> StoreResult<EntryId> {
         .ok_or_else(|| StoreError::Corrupt("a by_date key is not date ++ id".into()))
 }
 
-/// The key of an outbox item in `outbox_order`.
-pub(crate) fn order_key(rev: &Stamp, id: &EntryId) -> Vec<u8> {
+/// The key of an outbox item.
+pub(crate) fn outbox_key(rev: &Stamp, id: &EntryId) -> Vec<u8> {
     let rev = rev.to_string();
     let mut key = Vec::with_capacity(rev.len() + 16);
     key.extend_from_slice(rev.as_bytes());
@@ -68,12 +69,12 @@ pub(crate) fn order_key(rev: &Stamp, id: &EntryId) -> Vec<u8> {
     key
 }
 
-/// The entry id at the end of an `outbox_order` key.
-pub(crate) fn id_of_order_key(key: &[u8]) -> StoreResult<EntryId> {
+/// The entry id at the end of an outbox key.
+pub(crate) fn id_of_outbox_key(key: &[u8]) -> StoreResult<EntryId> {
     key.len()
         .checked_sub(16)
         .and_then(|start| EntryId::from_slice(&key[start..]).ok())
-        .ok_or_else(|| StoreError::Corrupt("an outbox_order key is not rev ++ id".into()))
+        .ok_or_else(|| StoreError::Corrupt("an outbox key is not rev ++ id".into()))
 }
 
 fn versioned(payload: &[u8]) -> Vec<u8> {
@@ -129,7 +130,7 @@ pub(crate) fn decode_entry(value: &[u8]) -> StoreResult<Entry> {
         .map_err(|e| StoreError::Corrupt(format!("an entry cannot be read: {e}")))
 }
 
-/// A stamp's stored value (the outbox's rev, the clock).
+/// A stamp's stored value (the clock).
 pub(crate) fn encode_stamp(stamp: &Stamp) -> Vec<u8> {
     versioned(stamp.to_string().as_bytes())
 }

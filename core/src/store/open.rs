@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::DeviceStore;
 use super::codec::{self, FORMAT_VERSION};
@@ -26,10 +27,7 @@ impl DeviceStore {
                 supported: FORMAT_VERSION,
             });
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(config.cache_capacity_bytes)
-            .open()?;
+        let db = open_sled(path, config.cache_capacity_bytes)?;
         let trees = Trees::open(&db)?;
         check_format(&trees, marked.is_some())?;
         let device_id = device_id(&trees, config.device_id)?;
@@ -49,6 +47,30 @@ impl DeviceStore {
             wall: config.wall_clock,
             mme_table: config.mme_table,
         })
+    }
+}
+
+/// How long `open` waits for sled's file lock, which a store of this same process that was
+/// just dropped can still hold: sled releases its file through deferred (epoch) reclamation.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+const LOCK_RETRY_EVERY: Duration = Duration::from_millis(10);
+
+fn open_sled(path: &Path, cache_capacity_bytes: u64) -> StoreResult<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let result = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .open();
+        match result {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(LOCK_RETRY_EVERY);
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

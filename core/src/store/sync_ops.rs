@@ -11,11 +11,11 @@ impl DeviceStore {
     /// of each entry in the outbox (an entry edited twice before a sync is pushed once).
     pub fn pending_changes(&self, limit: usize) -> StoreResult<Vec<Entry>> {
         let mut changes: Vec<Entry> = Vec::new();
-        for item in self.trees.outbox_order.iter().keys() {
+        for item in self.trees.outbox.iter().keys() {
             if changes.len() >= limit {
                 break;
             }
-            let id = codec::id_of_order_key(&item?)?;
+            let id = codec::id_of_outbox_key(&item?)?;
             // Reading outside a transaction can meet an entry twice while it is being edited.
             if changes.iter().any(|change| change.id == id) {
                 continue;
@@ -34,8 +34,7 @@ impl DeviceStore {
         let removed = self.trees.transact(|tx| {
             let mut removed = 0;
             for (id, rev) in accepted {
-                if tx.outbox_rev(id)?.as_ref() == Some(rev) {
-                    tx.dequeue(id)?;
+                if tx.dequeue(id, rev)? {
                     removed += 1;
                 }
             }
@@ -62,9 +61,7 @@ impl DeviceStore {
                 Some(current) if &current.rev == rev => current,
                 _ => return Ok(false),
             };
-            if tx.outbox_rev(&id)?.as_ref() == Some(rev) {
-                tx.dequeue(&id)?;
-            }
+            tx.dequeue(&id, rev)?;
             tx.put_rejection(&RejectedChange {
                 entry: current,
                 code: code.to_string(),
@@ -109,12 +106,14 @@ impl DeviceStore {
             let mut applied = 0;
             for (change, encoded) in changes.iter().zip(&encoded) {
                 let old = tx.revision(&change.id)?;
-                if old.as_ref().is_some_and(|old| old.rev >= change.rev) {
-                    continue;
+                if let Some(old) = &old {
+                    if old.rev >= change.rev {
+                        continue;
+                    }
+                    // A queued local change lost to a newer one the server already has.
+                    tx.dequeue(&old.id, &old.rev)?;
                 }
                 tx.put_revision(change, encoded, old.as_ref())?;
-                // The local change lost to a newer one; the server already has something newer.
-                tx.dequeue(&change.id)?;
                 applied += 1;
             }
             tx.meta.insert(codec::META_CURSOR, cursor.clone())?;

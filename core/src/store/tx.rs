@@ -14,7 +14,6 @@ pub(crate) struct Trees {
     pub entries: Tree,
     pub by_date: Tree,
     pub outbox: Tree,
-    pub outbox_order: Tree,
     pub rejected: Tree,
     pub meta: Tree,
 }
@@ -24,7 +23,6 @@ pub(crate) struct Tx<'a> {
     pub entries: &'a TransactionalTree,
     pub by_date: &'a TransactionalTree,
     pub outbox: &'a TransactionalTree,
-    pub outbox_order: &'a TransactionalTree,
     pub rejected: &'a TransactionalTree,
     pub meta: &'a TransactionalTree,
 }
@@ -48,7 +46,6 @@ impl Trees {
             entries: db.open_tree(codec::TREE_ENTRIES)?,
             by_date: db.open_tree(codec::TREE_BY_DATE)?,
             outbox: db.open_tree(codec::TREE_OUTBOX)?,
-            outbox_order: db.open_tree(codec::TREE_OUTBOX_ORDER)?,
             rejected: db.open_tree(codec::TREE_REJECTED)?,
             meta: db.open_tree(codec::TREE_META)?,
         })
@@ -62,21 +59,18 @@ impl Trees {
             &self.entries,
             &self.by_date,
             &self.outbox,
-            &self.outbox_order,
             &self.rejected,
             &self.meta,
         );
-        let result =
-            trees.transaction(|(entries, by_date, outbox, outbox_order, rejected, meta)| {
-                step(&Tx {
-                    entries,
-                    by_date,
-                    outbox,
-                    outbox_order,
-                    rejected,
-                    meta,
-                })
-            })?;
+        let result = trees.transaction(|(entries, by_date, outbox, rejected, meta)| {
+            step(&Tx {
+                entries,
+                by_date,
+                outbox,
+                rejected,
+                meta,
+            })
+        })?;
         Ok(result)
     }
 }
@@ -112,32 +106,30 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The rev waiting in the outbox for an entry.
-    pub(crate) fn outbox_rev(&self, id: &EntryId) -> TxResult<Option<Stamp>> {
-        match self.outbox.get(codec::id_key(id)).map_err(unabortable)? {
-            Some(value) => codec::decode_stamp(&value).map(Some).map_err(abort),
-            None => Ok(None),
-        }
+    /// Whether this revision of an entry waits in the outbox.
+    pub(crate) fn is_queued(&self, id: &EntryId, rev: &Stamp) -> TxResult<bool> {
+        Ok(self
+            .outbox
+            .get(codec::outbox_key(rev, id))
+            .map_err(unabortable)?
+            .is_some())
     }
 
-    /// Queues `entry`'s revision for pushing, replacing an older queued revision.
-    pub(crate) fn enqueue(&self, entry: &Entry) -> TxResult<()> {
-        self.dequeue(&entry.id)?;
-        self.outbox.insert(
-            &codec::id_key(&entry.id)[..],
-            codec::encode_stamp(&entry.rev),
-        )?;
-        self.outbox_order
-            .insert(codec::order_key(&entry.rev, &entry.id), &[][..])?;
+    /// Queues `new` for pushing in place of the revision `old` it replaces.
+    pub(crate) fn enqueue(&self, new: &Entry, old: Option<&Entry>) -> TxResult<()> {
+        if let Some(old) = old {
+            self.dequeue(&old.id, &old.rev)?;
+        }
+        self.outbox
+            .insert(codec::outbox_key(&new.rev, &new.id), &[][..])?;
         Ok(())
     }
 
-    /// Takes an entry out of the outbox; returns the rev it had there.
-    pub(crate) fn dequeue(&self, id: &EntryId) -> TxResult<Option<Stamp>> {
-        let queued = self.outbox_rev(id)?;
-        if let Some(rev) = &queued {
-            self.outbox.remove(&codec::id_key(id)[..])?;
-            self.outbox_order.remove(codec::order_key(rev, id))?;
+    /// Takes a revision out of the outbox; returns whether it was there.
+    pub(crate) fn dequeue(&self, id: &EntryId, rev: &Stamp) -> TxResult<bool> {
+        let queued = self.is_queued(id, rev)?;
+        if queued {
+            self.outbox.remove(codec::outbox_key(rev, id))?;
         }
         Ok(queued)
     }

@@ -40,7 +40,7 @@ impl DeviceStore {
                 let tombstone = old.tombstone(rev.clone());
                 let encoded = codec::encode_entry(&tombstone).map_err(abort)?;
                 tx.put_revision(&tombstone, &encoded, Some(&old))?;
-                tx.enqueue(&tombstone)?;
+                tx.enqueue(&tombstone, Some(&old))?;
                 tx.save_clock(&last)?;
                 Ok(tombstone)
             })?
@@ -73,7 +73,7 @@ impl DeviceStore {
                     _ => {}
                 }
                 tx.put_revision(&entry, &encoded, old.as_ref())?;
-                tx.enqueue(&entry)?;
+                tx.enqueue(&entry, old.as_ref())?;
                 tx.save_clock(&last)?;
                 Ok(())
             })?;
