@@ -64,7 +64,9 @@ impl DemoCohort {
         for login in &self.logins {
             lines.push(format!(
                 "  {:<10} {:<16} {}",
-                login.role.as_str(), login.username, login.password
+                login.role.as_str(),
+                login.username,
+                login.password
             ));
         }
         lines
