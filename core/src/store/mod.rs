@@ -75,4 +75,6 @@ impl std::fmt::Debug for DeviceStore {
 #[cfg(test)]
 mod tests_local;
 #[cfg(test)]
+mod tests_summary;
+#[cfg(test)]
 mod tests_sync;
