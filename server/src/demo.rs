@@ -238,6 +238,12 @@ pub async fn load_demo(state: &AppState) -> Result<DemoCohort, DemoError> {
             research_consent: consent,
         });
     }
+    // A few weeks of diary for each patient, as if their phones had synced (UTC+1).
+    let patients_now = now.to_offset(time::macros::offset!(+1));
+    for (profile, patient) in patients.iter().enumerate() {
+        let entries = crate::demo_diary::demo_diary(profile, patient.enrolled_on, patients_now);
+        store.apply_changes(patient.patient_id, &entries, state.sync.table(), now)?;
+    }
     store.set_meta(DEMO_META_KEY, &now.unix_timestamp().to_string())?;
     let events: Vec<_> = audit.into_iter().map(Entry::into_event).collect();
     store.append_audit(&events)?;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod demo;
+pub mod demo_diary;
 pub mod error;
 pub mod http;
 pub mod json;
@@ -20,6 +21,7 @@ pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -68,9 +70,15 @@ impl Server {
         let workers = settings.hash_workers.unwrap_or_else(default_hash_workers);
         let passwords = auth::PasswordHasher::new(settings.argon2, workers)
             .map_err(|e| LaunchError::Other(e.to_string()))?;
+        let store = Arc::new(store);
+        let sync = sync::SyncService::new(
+            Arc::clone(&store),
+            taperlog_core::clinical::DEFAULT_MME_TABLE,
+        );
         Ok(Server {
             state: AppState {
-                store: Arc::new(store),
+                sync: Arc::new(sync),
+                store,
                 settings: Arc::new(settings),
                 secrets: Arc::new(secrets),
                 jwt: Arc::new(jwt),

@@ -20,6 +20,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// Password hashing, off the async workers.
     pub passwords: Arc<PasswordHasher>,
+    /// Push and pull: the diary's change log, summaries and group commit.
+    pub sync: Arc<crate::sync::SyncService>,
     /// Failed-login limiter.
     pub login_limiter: Arc<LoginLimiter>,
 }

@@ -33,6 +33,7 @@ pub struct Entry {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct WireEntry {
     id: Uuid,
@@ -43,8 +44,24 @@ struct WireEntry {
     device_id: String,
     #[serde(default)]
     deleted: bool,
+    /// The body of `kind` (API.md, "Entries"); omitted or null on a deletion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     body: Option<serde_json::Value>,
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Entry {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <WireEntry as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Entry {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Entry")
+    }
 }
 
 impl Entry {

@@ -187,6 +187,20 @@ impl<'de> Deserialize<'de> for Stamp {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Stamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("HLC stamp: <12 hex ms>-<4 hex counter>-<device_id>"))
+            .examples(["0193a0c47e1b-0000-ios-7f3a9c"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Stamp {}
+
 /// The source of physical time, so tests can run a device whose clock is wrong.
 pub trait WallClock: Send + Sync {
     /// Milliseconds since the Unix epoch.

@@ -58,6 +58,7 @@ pub struct DayContribution {
 
 /// One patient-local day, with exactly the fields of API.md's `/daily` (plus a few more).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DailySummary {
     /// The day.
     #[serde(with = "iso_date")]

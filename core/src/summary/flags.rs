@@ -10,6 +10,7 @@ use crate::clinical::{MME_THRESHOLD_AVOID, MME_THRESHOLD_REASSESS};
 /// A rule of `flags-1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FlagCode {
     /// The 7-day mean MME is ≥ 90.
     MmeOver90,
@@ -55,6 +56,7 @@ impl FlagCode {
 
 /// A flag that holds today, since the first day of its current run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Flag {
     /// The rule.
     pub code: FlagCode,

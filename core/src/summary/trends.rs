@@ -18,6 +18,7 @@ pub const MAX_TREND_DAYS: u32 = 730;
 /// Where the baseline MME came from (CLINICAL.md, "Baseline MME").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BaselineSource {
     /// Set on the patient by the care team.
     Set,
@@ -25,6 +26,17 @@ pub enum BaselineSource {
     PreEnrolment,
     /// The mean over the first 7 days with data.
     FirstWeek,
+}
+
+impl BaselineSource {
+    /// The wire name (`set`, `pre_enrolment`, `first_week`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineSource::Set => "set",
+            BaselineSource::PreEnrolment => "pre_enrolment",
+            BaselineSource::FirstWeek => "first_week",
+        }
+    }
 }
 
 /// What a trend needs to know about a patient.
@@ -44,6 +56,7 @@ pub struct TrendInput<'a> {
 
 /// One day of the trend series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrendPoint {
     /// The day.
     #[serde(with = "iso_date")]
@@ -60,6 +73,7 @@ pub struct TrendPoint {
 
 /// The answer of `/trends`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Trends {
     /// The baseline MME, if one can be established.
     pub baseline_mme: Option<f64>,

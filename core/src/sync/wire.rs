@@ -15,6 +15,7 @@ pub const DEFAULT_PULL_LIMIT: usize = 500;
 /// alone, with its error, and accept the rest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     /// The pushing device.
     pub device_id: String,
@@ -24,6 +25,7 @@ pub struct PushRequest {
 
 /// A change the server has (now or already).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     /// Entry id.
     pub id: uuid::Uuid,
@@ -33,6 +35,8 @@ pub struct Accepted {
 
 /// The error body of API.md: `{"code", "message", "field"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ChangeError))]
 pub struct ErrorBody {
     /// A snake_case code (`validation_failed`, …).
     pub code: String,
@@ -52,6 +56,7 @@ pub struct ErrorEnvelope {
 
 /// A change the server refused. `id` and `rev` echo what was sent, as far as it could be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejected {
     /// Entry id as sent (null when unreadable).
     pub id: Option<String>,
@@ -63,6 +68,7 @@ pub struct Rejected {
 
 /// The answer to a push, sent only once the accepted changes are durable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     /// Changes the server has.
     pub accepted: Vec<Accepted>,
@@ -74,6 +80,7 @@ pub struct PushResponse {
 
 /// The answer to `GET /v1/sync/pull`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     /// Changes after the cursor, in the order the server accepted them.
     pub changes: Vec<Entry>,

@@ -6,8 +6,10 @@ pub mod auth;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod patient_data;
 pub mod patient_overview;
 pub mod patients;
+pub mod sync;
 
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +24,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(me::routes())
         .merge(patients::routes())
         .merge(admin::routes())
+        .merge(sync::routes())
+        .merge(patient_data::routes())
 }
 
 /// The whole application: routes, `/openapi.json`, middleware, state.

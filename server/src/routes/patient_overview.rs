@@ -1,11 +1,13 @@
 //! The diary-derived columns of `GET /v1/patients` (last entry, last sync, 7-day MME,
-//! change from baseline, flags). One function, so the sync area can fill it in from its
-//! stored daily summaries without touching the patient routes.
+//! change from baseline, flags), from the stored daily summaries.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use taperlog_core::summary::MIN_TREND_DAYS;
+
 use crate::error::AppError;
+use crate::routes::patient_data::trends_of;
 use crate::state::AppState;
 use crate::store::PatientRecord;
 
@@ -43,15 +45,31 @@ pub struct DiaryOverview {
     pub flags: Vec<FlagView>,
 }
 
-/// The overview of `patient`. Until the store has a diary area, only a baseline set by the
-/// care team is known.
+/// The overview of `patient`, from the daily summaries sync keeps current (never from raw
+/// entries): the same trends and flags as `/v1/patients/{id}/trends`, as of the patient's today.
 pub fn diary_overview(
-    _state: &AppState,
+    state: &AppState,
     patient: &PatientRecord,
 ) -> Result<DiaryOverview, AppError> {
+    let activity = state.store.patient_activity(patient.patient_id)?;
+    let trends = trends_of(state, patient, MIN_TREND_DAYS)?;
     Ok(DiaryOverview {
-        baseline_source: patient.baseline_mme.map(|_| "set".to_string()),
-        baseline_mme: patient.baseline_mme,
-        ..DiaryOverview::default()
+        last_entry_at: activity.last_entry_at,
+        last_sync_at: activity.last_sync_at,
+        baseline_source: trends
+            .baseline_source
+            .map(|source| source.as_str().to_string()),
+        baseline_mme: trends.baseline_mme,
+        mme_7d: trends.series.last().and_then(|point| point.mme_7d),
+        change_from_baseline_pct: trends.change_from_baseline_pct,
+        flags: trends
+            .flags
+            .into_iter()
+            .map(|flag| FlagView {
+                code: flag.code.as_str().to_string(),
+                since: flag.since.to_string(),
+                detail: flag.detail,
+            })
+            .collect(),
     })
 }

@@ -1,0 +1,209 @@
+//! A patient's diary for the care team (and the patient): entries, daily summaries and
+//! trends. Everything reads the summaries kept current by sync; nothing rescans entries
+//! except `/entries`, which returns them. Every read by someone else is audited.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use taperlog_core::model::Entry;
+use taperlog_core::summary::{
+    DailySummary, MAX_TREND_DAYS, MIN_TREND_DAYS, TrendInput, Trends, today_for, trends,
+};
+use time::{Date, Duration, OffsetDateTime};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::access::readable_patient;
+use crate::audit;
+use crate::auth::Caller;
+use crate::error::{AppError, ErrorBody};
+use crate::routes::patients::parse_patient_id;
+use crate::state::AppState;
+use crate::store::PatientRecord;
+
+/// Longest date range one request may ask for, days.
+pub const MAX_RANGE_DAYS: i64 = 731;
+/// Days covered when a request gives no `from`.
+pub const DEFAULT_RANGE_DAYS: i64 = 90;
+/// Days of a trend series when a request gives no `days`.
+pub const DEFAULT_TREND_DAYS: u32 = 90;
+
+/// The routes of a patient's diary.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(entries))
+        .routes(routes!(daily))
+        .routes(routes!(patient_trends))
+}
+
+/// `?from=YYYY-MM-DD&to=YYYY-MM-DD`, both optional.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DateRange {
+    /// First day (default: 89 days before `to`).
+    pub from: Option<String>,
+    /// Last day (default: the patient's today).
+    pub to: Option<String>,
+}
+
+/// `?days=7..730`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrendQuery {
+    /// Days of the series, ending today (7 to 730, default 90).
+    pub days: Option<String>,
+}
+
+fn parse_date(text: &str, field: &str) -> Result<Date, AppError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format).map_err(|_| AppError::validation(field, "must be a date YYYY-MM-DD"))
+}
+
+/// The patient's today: the date at the UTC offset of their latest entry.
+fn patient_today(state: &AppState, patient: Uuid) -> Result<Date, AppError> {
+    let activity = state.store.patient_activity(patient)?;
+    Ok(today_for(
+        activity.latest_offset(),
+        OffsetDateTime::now_utc(),
+    ))
+}
+
+fn resolve_range(
+    state: &AppState,
+    patient: Uuid,
+    range: &DateRange,
+) -> Result<(Date, Date), AppError> {
+    let to = match range.to.as_deref() {
+        Some(text) => parse_date(text, "to")?,
+        None => patient_today(state, patient)?,
+    };
+    let from = match range.from.as_deref() {
+        Some(text) => parse_date(text, "from")?,
+        None => to - Duration::days(DEFAULT_RANGE_DAYS - 1),
+    };
+    if from > to {
+        return Err(AppError::validation("from", "must not be after `to`"));
+    }
+    if (to - from).whole_days() >= MAX_RANGE_DAYS {
+        return Err(AppError::validation(
+            "from",
+            format!("the range may span at most {MAX_RANGE_DAYS} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// The patient's entries (not deleted ones) whose local day lies in the range.
+#[utoipa::path(get, path = "/v1/patients/{id}/entries", tag = "diary",
+    params(("id" = Uuid, Path, description = "Patient id"), DateRange),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Entries, by time", body = Vec<Entry>),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "A role that never reads patients", body = ErrorBody),
+        (status = 404, description = "No such patient among the caller's", body = ErrorBody),
+        (status = 422, description = "Bad date range (field named)", body = ErrorBody)))]
+pub async fn entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(range): Query<DateRange>,
+) -> Result<Json<Vec<Entry>>, AppError> {
+    let patient_id = parse_patient_id(&id)?;
+    readable_patient(&state, &caller, patient_id).await?;
+    let (from, to) = resolve_range(&state, patient_id, &range)?;
+    audit::record_patient_read(
+        &state,
+        &caller,
+        patient_id,
+        "entries.read",
+        format!("{from}..{to}"),
+    )
+    .await?;
+    Ok(Json(state.store.entries_between(patient_id, from, to)?))
+}
+
+/// The patient's daily summaries (days with data) in the range.
+#[utoipa::path(get, path = "/v1/patients/{id}/daily", tag = "diary",
+    params(("id" = Uuid, Path, description = "Patient id"), DateRange),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One row per day with data", body = Vec<DailySummary>),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "A role that never reads patients", body = ErrorBody),
+        (status = 404, description = "No such patient among the caller's", body = ErrorBody),
+        (status = 422, description = "Bad date range (field named)", body = ErrorBody)))]
+pub async fn daily(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(range): Query<DateRange>,
+) -> Result<Json<Vec<DailySummary>>, AppError> {
+    let patient_id = parse_patient_id(&id)?;
+    readable_patient(&state, &caller, patient_id).await?;
+    let (from, to) = resolve_range(&state, patient_id, &range)?;
+    audit::record_patient_read(
+        &state,
+        &caller,
+        patient_id,
+        "daily.read",
+        format!("{from}..{to}"),
+    )
+    .await?;
+    Ok(Json(state.store.daily_summaries(patient_id, from, to)?))
+}
+
+/// The trends of a patient as of today (their latest entry's offset), with the flags.
+pub fn trends_of(state: &AppState, patient: &PatientRecord, days: u32) -> Result<Trends, AppError> {
+    let daily = state.store.all_daily_summaries(patient.patient_id)?;
+    let today = patient_today(state, patient.patient_id)?;
+    Ok(trends(TrendInput {
+        daily: &daily,
+        enrolled_on: patient.enrolled_on,
+        baseline_set: patient.baseline_mme,
+        today,
+        days,
+    }))
+}
+
+/// The patient's trend series, baseline, change from baseline and flags.
+#[utoipa::path(get, path = "/v1/patients/{id}/trends", tag = "diary",
+    params(("id" = Uuid, Path, description = "Patient id"), TrendQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Series ending today, and the flags in force", body = Trends),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "A role that never reads patients", body = ErrorBody),
+        (status = 404, description = "No such patient among the caller's", body = ErrorBody),
+        (status = 422, description = "`days` out of range", body = ErrorBody)))]
+pub async fn patient_trends(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TrendQuery>,
+) -> Result<Json<Trends>, AppError> {
+    let patient_id = parse_patient_id(&id)?;
+    let patient = readable_patient(&state, &caller, patient_id).await?;
+    let days = match query.days.as_deref() {
+        None => DEFAULT_TREND_DAYS,
+        Some(text) => match text.parse::<u32>() {
+            Ok(days) if (MIN_TREND_DAYS..=MAX_TREND_DAYS).contains(&days) => days,
+            _ => {
+                return Err(AppError::validation(
+                    "days",
+                    format!("must be a whole number from {MIN_TREND_DAYS} to {MAX_TREND_DAYS}"),
+                ));
+            }
+        },
+    };
+    audit::record_patient_read(
+        &state,
+        &caller,
+        patient_id,
+        "trends.read",
+        format!("{days} days"),
+    )
+    .await?;
+    Ok(Json(trends_of(&state, &patient, days)?))
+}
