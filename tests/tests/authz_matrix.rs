@@ -123,6 +123,27 @@ const EXPECTED: &[Rule] = &[
         None,
         [401, 403, 403, 403, 403, 403, 200],
     ),
+    rule(
+        "POST /v1/sync/push",
+        Some(r#"{"device_id": "matrix-{unique}", "changes": []}"#),
+        [401, 200, 200, 403, 403, 403, 403],
+    ),
+    rule("GET /v1/sync/pull", None, [401, 200, 200, 403, 403, 403, 403]),
+    rule(
+        "GET /v1/patients/{id}/entries",
+        None,
+        [401, 200, 404, 200, 404, 403, 200],
+    ),
+    rule(
+        "GET /v1/patients/{id}/daily",
+        None,
+        [401, 200, 404, 200, 404, 403, 200],
+    ),
+    rule(
+        "GET /v1/patients/{id}/trends",
+        None,
+        [401, 200, 404, 200, 404, 403, 200],
+    ),
 ];
 
 /// Routes that end or change the caller's login: each gets a fresh login of the caller.
