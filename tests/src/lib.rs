@@ -6,6 +6,9 @@
 //! - [`ChildServer::spawn`]: the command line as a child process (SIGTERM, SIGKILL).
 //! - [`request`], [`get`], [`post`], [`patch`]: HTTP that never fails on a 4xx/5xx.
 
+pub mod devices;
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

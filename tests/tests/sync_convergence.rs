@@ -1,0 +1,425 @@
+//! Sync between several phones of one patient and a real server: offline edits and deletes
+//! in both orders, a phone whose clock is a day behind, a poison change, and random
+//! operations with random sync points. Real HTTP on loopback, real sled dirs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::json;
+use taperlog_core::model::{Body, Entry};
+use taperlog_tests::devices::{
+    Device, ShiftedClock, TEST_RETRY, live, note, oxycodone, pain, server_changes,
+};
+use taperlog_tests::{TEST_PASSWORD, TestServer, get, post};
+use uuid::Uuid;
+
+/// A patient enrolled through the first phone; the others log in with the same account.
+fn patient_with_phones(server: &TestServer, names: &[&str]) -> (Uuid, Vec<Device>) {
+    let team = server.create_care_team("sync team");
+    let clinician = server.create_clinician(team);
+    let (patient_id, code) = server.create_patient(&clinician, team);
+    let phones: Vec<Device> = names
+        .iter()
+        .map(|name| Device::new(name, &server.base_url))
+        .collect();
+    let tokens = phones[0]
+        .session
+        .enroll(&code, TEST_PASSWORD, Some(names[0]))
+        .expect("enrol");
+    let username = tokens.username.expect("enrolment names the login");
+    for phone in &phones[1..] {
+        phone.login(&username, TEST_PASSWORD);
+    }
+    (patient_id, phones)
+}
+
+/// Every phone and the server hold the same live entries; returns them.
+fn assert_converged(phones: &[Device]) -> BTreeMap<Uuid, Entry> {
+    let on_server = server_changes(&phones[0].session);
+    let expected = live(&on_server);
+    for phone in phones {
+        let mine = phone.live_entries();
+        assert_eq!(
+            mine.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{} differs",
+            phone.name
+        );
+        for (id, entry) in &mine {
+            assert_eq!(
+                entry.rev, expected[id].rev,
+                "{} holds another revision of {id}",
+                phone.name
+            );
+            assert_eq!(entry.body, expected[id].body);
+        }
+        assert_eq!(
+            phone.store.pending_count(),
+            0,
+            "{} has unsent changes",
+            phone.name
+        );
+    }
+    expected
+}
+
+fn pause() {
+    // Distinct milliseconds, so the intended order of writes is the stamps' order.
+    std::thread::sleep(Duration::from_millis(3));
+}
+
+#[test]
+fn three_phones_converge_after_offline_edits_and_deletes_in_both_orders() {
+    let server = TestServer::start();
+    let (patient_id, phones) = patient_with_phones(&server, &["phone-a", "phone-b", "phone-c"]);
+    let [a, b, c] = [&phones[0], &phones[1], &phones[2]];
+
+    let e1 = a.record(oxycodone(10.0));
+    let e2 = a.record(pain(6));
+    let e3 = a.record(note("first week"));
+    let e6 = a.record(oxycodone(5.0));
+    a.sync();
+    b.sync();
+    c.sync();
+    assert_eq!(b.live_entries().len(), 4);
+
+    // Offline, in this order of time: c edits e2, b edits e1, b deletes e2 (later than c's
+    // edit), c deletes e3, b deletes e6, then c edits e6 (later than b's delete).
+    c.store.edit(e2.id, e2.occurred_at, pain(3)).unwrap();
+    pause();
+    b.store
+        .edit(e1.id, e1.occurred_at, oxycodone(20.0))
+        .unwrap();
+    pause();
+    b.store.delete(e2.id).unwrap();
+    pause();
+    c.store.delete(e3.id).unwrap();
+    pause();
+    b.store.delete(e6.id).unwrap();
+    pause();
+    c.store.edit(e6.id, e6.occurred_at, oxycodone(2.5)).unwrap();
+    let e4 = c.record(pain(4));
+    let e5 = a.record(note("from a"));
+
+    // The writes reach the server in an order unlike the order they were made.
+    c.sync();
+    b.sync();
+    a.sync();
+    for phone in [c, b, a] {
+        phone.sync();
+    }
+
+    let converged = assert_converged(&phones);
+    assert_eq!(converged[&e1.id].body, Some(oxycodone(20.0)));
+    assert!(
+        !converged.contains_key(&e2.id),
+        "b's later delete beats c's earlier edit"
+    );
+    assert!(!converged.contains_key(&e3.id), "deleted stays deleted");
+    assert_eq!(
+        converged[&e6.id].body,
+        Some(oxycodone(2.5)),
+        "c's later edit beats b's earlier delete"
+    );
+    assert!(converged.contains_key(&e4.id) && converged.contains_key(&e5.id));
+    assert_eq!(converged.len(), 4);
+
+    // The care team's view of the server agrees with the phones, entry by entry and day by day.
+    let token = a.session.tokens().unwrap().access_token;
+    let today = time::OffsetDateTime::now_utc().date();
+    let range = format!(
+        "from={}&to={}",
+        today - time::Duration::days(2),
+        today + time::Duration::days(1)
+    );
+    let listed = get(
+        &server.url(&format!("/v1/patients/{patient_id}/entries?{range}")),
+        Some(&token),
+    );
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let ids: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let daily = get(
+        &server.url(&format!("/v1/patients/{patient_id}/daily?{range}")),
+        Some(&token),
+    );
+    assert_eq!(daily.status, 200);
+    let on_phone = a
+        .store
+        .daily_summaries(
+            today - time::Duration::days(2),
+            today + time::Duration::days(1),
+        )
+        .unwrap();
+    assert_eq!(
+        daily.body,
+        serde_json::to_value(&on_phone).unwrap(),
+        "phone and server show the same numbers"
+    );
+}
+
+#[test]
+fn a_phone_whose_clock_is_a_day_behind_still_wins_with_a_later_edit() {
+    let server = TestServer::start();
+    let team = server.create_care_team("clock team");
+    let clinician = server.create_clinician(team);
+    let (_, code) = server.create_patient(&clinician, team);
+    let right = Device::new("phone-right", &server.base_url);
+    let behind = Device::with_clock(
+        "phone-behind",
+        &server.base_url,
+        Arc::new(ShiftedClock {
+            shift_ms: -86_400_000,
+        }),
+        TEST_RETRY,
+    );
+    let username = right
+        .session
+        .enroll(&code, TEST_PASSWORD, Some("phone-right"))
+        .unwrap()
+        .username
+        .unwrap();
+    behind.login(&username, TEST_PASSWORD);
+
+    let entry = right.record(oxycodone(10.0));
+    right.sync();
+    behind.sync();
+    let edited = behind
+        .store
+        .edit(entry.id, entry.occurred_at, oxycodone(7.5))
+        .unwrap();
+    assert!(
+        edited.rev > entry.rev,
+        "the HLC merged the server's clock: {} vs {}",
+        edited.rev,
+        entry.rev
+    );
+    behind.sync();
+    right.sync();
+    assert_eq!(right.live_entries()[&entry.id].body, Some(oxycodone(7.5)));
+    assert_converged(&[right, behind]);
+}
+
+#[test]
+fn a_poison_change_is_rejected_alone_and_shown_on_the_phone() {
+    let server = TestServer::start();
+    let team = server.create_care_team("poison team");
+    let clinician = server.create_clinician(team);
+    let (_, code) = server.create_patient(&clinician, team);
+    // A phone whose clock jumped three days ahead after three good entries.
+    let clock = Arc::new(taperlog_tests::devices::ShiftedClock { shift_ms: 0 });
+    let phone = Device::with_clock("phone-p", &server.base_url, clock, TEST_RETRY);
+    phone
+        .session
+        .enroll(&code, TEST_PASSWORD, Some("phone-p"))
+        .unwrap();
+    let good: Vec<Entry> = (0..3).map(|i| phone.record(pain(i))).collect();
+    let ahead = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    // The phone accepts it (its own clock is what it knows); the server cannot.
+    let skewed = Device::with_clock(
+        "phone-p2",
+        &server.base_url,
+        Arc::new(ShiftedClock {
+            shift_ms: 3 * 86_400_000,
+        }),
+        TEST_RETRY,
+    );
+    skewed.session.restore(phone.session.tokens().unwrap());
+    let poison = skewed.store.record(ahead, note("from the future")).unwrap();
+    skewed.record(pain(2));
+
+    let report = phone.sync();
+    assert_eq!((report.pushed, report.rejected), (3, 0));
+    let report = skewed.sync();
+    assert_eq!(
+        report.rejected, 2,
+        "both changes stamped three days ahead are refused"
+    );
+    let refused = skewed.store.rejected().unwrap();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.entry.id == poison.id && r.code == "validation_failed")
+    );
+    assert!(refused.iter().all(|r| r.field.as_deref() == Some("occurred_at") || r.field.as_deref() == Some("rev")));
+    assert_eq!(skewed.store.pending_count(), 0);
+    let on_server = server_changes(&phone.session);
+    assert_eq!(on_server.len(), 3);
+    assert!(good.iter().all(|e| on_server.contains_key(&e.id)));
+}
+
+#[test]
+fn a_push_with_bad_changes_accepts_the_rest_and_names_each_field() {
+    let server = TestServer::start();
+    let team = server.create_care_team("raw team");
+    let clinician = server.create_clinician(team);
+    let patient = server.enrolled_patient(&clinician, team);
+    let now = time::OffsetDateTime::now_utc();
+    let millis = (now.unix_timestamp_nanos() / 1_000_000) as u64;
+    let at = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let change = |i: u64, body: serde_json::Value| {
+        json!({"id": Uuid::now_v7(), "kind": "pain", "occurred_at": at, "rev": format!("{:012x}-{i:04x}-raw", millis),
+               "device_id": "raw", "deleted": false, "body": body})
+    };
+    let good = change(1, json!({"nrs": 5.0}));
+    let bad_nrs = change(2, json!({"nrs": 11}));
+    let unknown_field = change(3, json!({"nrs": 1, "mood": "ok"}));
+    let mut wrong_device = change(4, json!({"nrs": 1}));
+    wrong_device["device_id"] = json!("other");
+    let batch = json!({"device_id": "raw", "changes": [good, bad_nrs, unknown_field, wrong_device, "not an entry"]});
+    let push = server.url("/v1/sync/push");
+    for attempt in 0..2 {
+        let reply = post(&push, patient.token(), &batch);
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(
+            reply.body["accepted"].as_array().unwrap().len(),
+            1,
+            "attempt {attempt}"
+        );
+        let fields: Vec<&str> = reply.body["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["error"]["field"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(fields, ["body.nrs", "body.mood", "rev", ""]);
+        assert!(
+            reply.body["server_hlc"]
+                .as_str()
+                .unwrap()
+                .ends_with("-server")
+        );
+    }
+    let pulled = get(&server.url("/v1/sync/pull"), patient.token());
+    assert_eq!(
+        pulled.body["changes"].as_array().unwrap().len(),
+        1,
+        "a retried push adds nothing"
+    );
+
+    // Limits are clear 4xx answers naming what is wrong.
+    let too_many: Vec<_> = (0..501).map(|i| change(i, json!({"nrs": 1}))).collect();
+    let reply = post(
+        &push,
+        patient.token(),
+        &json!({"device_id": "raw", "changes": too_many}),
+    );
+    assert_eq!(
+        (reply.status, reply.body["error"]["field"].as_str()),
+        (422, Some("changes"))
+    );
+    let huge = json!({"device_id": "raw", "changes": [change(1, json!({"nrs": 1, "note": "x".repeat(1_100_000)}))]});
+    assert_eq!(post(&push, patient.token(), &huge).status, 413);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("since=abc", "since"),
+    ] {
+        let reply = get(
+            &server.url(&format!("/v1/sync/pull?{query}")),
+            patient.token(),
+        );
+        assert_eq!(
+            (reply.status, reply.body["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{query}"
+        );
+    }
+    let reply = post(
+        &push,
+        server.admin.token(),
+        &json!({"device_id": "raw", "changes": []}),
+    );
+    assert_eq!(reply.status, 403, "only patients push");
+}
+
+/// One step of the random schedule: (phone, what).
+#[derive(Debug, Clone)]
+enum Op {
+    Record(usize, u8),
+    Edit(usize, usize, u8),
+    Delete(usize, usize),
+    Sync(usize),
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0usize..3, 0u8..=10).prop_map(|(p, n)| Op::Record(p, n)),
+        3 => (0usize..3, 0usize..16, 0u8..=10).prop_map(|(p, i, n)| Op::Edit(p, i, n)),
+        1 => (0usize..3, 0usize..16).prop_map(|(p, i)| Op::Delete(p, i)),
+        3 => (0usize..3).prop_map(Op::Sync),
+    ]
+}
+
+#[test]
+fn random_operations_with_random_sync_points_converge() {
+    let server = TestServer::start();
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(op_strategy(), 1..40), |ops| {
+            let (_, phones) = patient_with_phones(&server, &["rand-a", "rand-b", "rand-c"]);
+            // The model: the last write made to each entry (by stamp order) is what must survive.
+            let mut last_write: BTreeMap<Uuid, Entry> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Record(p, nrs) => {
+                        let entry = phones[p].record(pain(nrs));
+                        last_write.insert(entry.id, entry);
+                    }
+                    Op::Edit(p, index, nrs) => {
+                        let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
+                        if let Some(target) = known.get(index % known.len().max(1)) {
+                            let entry = phones[p]
+                                .store
+                                .edit(target.id, target.occurred_at, pain(nrs))
+                                .unwrap();
+                            last_write.insert(entry.id, entry);
+                        }
+                    }
+                    Op::Delete(p, index) => {
+                        let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
+                        if let Some(target) = known.get(index % known.len().max(1)) {
+                            let entry = phones[p].store.delete(target.id).unwrap();
+                            last_write.insert(entry.id, entry);
+                        }
+                    }
+                    Op::Sync(p) => {
+                        phones[p].sync();
+                    }
+                }
+            }
+            for _ in 0..2 {
+                for phone in &phones {
+                    phone.sync();
+                }
+            }
+            let converged = assert_converged(&phones);
+            let expected: BTreeMap<Uuid, Option<Body>> = last_write
+                .iter()
+                .filter(|(_, e)| !e.deleted)
+                .map(|(id, e)| (*id, e.body.clone()))
+                .collect();
+            let got: BTreeMap<Uuid, Option<Body>> = converged
+                .iter()
+                .map(|(id, e)| (*id, e.body.clone()))
+                .collect();
+            prop_assert_eq!(got, expected);
+            Ok(())
+        })
+        .unwrap();
+}
