@@ -1,6 +1,7 @@
-//! A TCP proxy on loopback that loses answers: on a chosen share of connections it lets the
-//! request through, waits until the server starts answering, then drops the connection, so
-//! the server has acted but the client never hears of it.
+//! A TCP proxy on loopback that loses answers: it lets each request through, and on a chosen
+//! share of the server's answers it drops the connection as the answer arrives, so the server
+//! has acted but the client never hears of it. The choice is made per answer, so pooled
+//! keep-alive connections are as exposed as fresh ones.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -30,7 +31,7 @@ fn next(state: &AtomicU64) -> u64 {
 }
 
 impl LossyProxy {
-    /// Proxies to `upstream`, losing the answer on `drop_percent`% of connections.
+    /// Proxies to `upstream`, losing `drop_percent`% of the answers.
     pub fn start(upstream: SocketAddr, drop_percent: u64, seed: u64) -> LossyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -49,9 +50,8 @@ impl LossyProxy {
                 match listener.accept() {
                     Ok((client, _)) => {
                         c.fetch_add(1, Ordering::SeqCst);
-                        let doomed = next(&rng) % 100 < drop_percent;
-                        let d = Arc::clone(&d);
-                        std::thread::spawn(move || relay(client, upstream, doomed, &d));
+                        let (d, rng) = (Arc::clone(&d), Arc::clone(&rng));
+                        std::thread::spawn(move || relay(client, upstream, drop_percent, &rng, &d));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -91,7 +91,13 @@ impl Drop for LossyProxy {
     }
 }
 
-fn relay(client: TcpStream, upstream: SocketAddr, doomed: bool, dropped: &AtomicUsize) {
+fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    drop_percent: u64,
+    rng: &AtomicU64,
+    dropped: &AtomicUsize,
+) {
     let Ok(server) = TcpStream::connect(upstream) else {
         return;
     };
@@ -109,9 +115,8 @@ fn relay(client: TcpStream, upstream: SocketAddr, doomed: bool, dropped: &Atomic
     loop {
         match server_read.read(&mut buffer) {
             Ok(0) | Err(_) => break,
-            Ok(n) if doomed => {
-                // The server has answered (it acted on the request): lose the answer.
-                let _ = n;
+            // The server has answered (it acted on the request): lose the answer.
+            Ok(_) if next(rng) % 100 < drop_percent => {
                 dropped.fetch_add(1, Ordering::SeqCst);
                 break;
             }
