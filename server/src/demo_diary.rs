@@ -62,8 +62,7 @@ impl Diary {
 
     fn dose(
         &mut self,
-        date: Date,
-        hour: u8,
+        (date, hour): (Date, u8),
         medication: &str,
         amount: f64,
         unit: Unit,
@@ -159,7 +158,7 @@ pub fn demo_diary(profile: usize, enrolled_on: Date, now: OffsetDateTime) -> Vec
                 }
                 for _ in 0..noise.below(3) {
                     let hour = 8 + noise.below(12) as u8;
-                    diary.dose(date, hour, "oxycodone", 5.0, Unit::Mg, Route::Oral, true);
+                    diary.dose((date, hour), "oxycodone", 5.0, Unit::Mg, Route::Oral, true);
                 }
                 diary.pain(
                     date,
@@ -178,12 +177,11 @@ pub fn demo_diary(profile: usize, enrolled_on: Date, now: OffsetDateTime) -> Vec
                     14..=27 => 15.0,
                     _ => 10.0,
                 };
-                diary.dose(date, 8, "oxycodone", mg, Unit::Mg, Route::Oral, false);
-                diary.dose(date, 20, "oxycodone", mg, Unit::Mg, Route::Oral, false);
+                diary.dose((date, 8), "oxycodone", mg, Unit::Mg, Route::Oral, false);
+                diary.dose((date, 20), "oxycodone", mg, Unit::Mg, Route::Oral, false);
                 if (0..5).contains(&day) {
                     diary.dose(
-                        date,
-                        10,
+                        (date, 10),
                         "ketamine",
                         60.0,
                         Unit::Mg,
@@ -203,7 +201,7 @@ pub fn demo_diary(profile: usize, enrolled_on: Date, now: OffsetDateTime) -> Vec
             // Stable methadone, rising pain and a dose increase: possible hyperalgesia.
             2 => {
                 let mg = if day < 14 { 20.0 } else { 25.0 };
-                diary.dose(date, 9, "methadone", mg, Unit::Mg, Route::Oral, false);
+                diary.dose((date, 9), "methadone", mg, Unit::Mg, Route::Oral, false);
                 let nrs = if day < 14 { 4 } else { 6 } + noise.below(2) as u8;
                 diary.pain(date, nrs, (index % 7 == 0).then_some((nrs, 6, 6)));
             }
@@ -213,8 +211,7 @@ pub fn demo_diary(profile: usize, enrolled_on: Date, now: OffsetDateTime) -> Vec
                     continue;
                 }
                 diary.dose(
-                    date,
-                    8,
+                    (date, 8),
                     "buprenorphine",
                     8.0,
                     Unit::Mg,
@@ -222,8 +219,7 @@ pub fn demo_diary(profile: usize, enrolled_on: Date, now: OffsetDateTime) -> Vec
                     false,
                 );
                 diary.dose(
-                    date,
-                    22,
+                    (date, 22),
                     "naltrexone",
                     4500.0,
                     Unit::Mcg,
@@ -245,8 +241,8 @@ pub fn demo_diary(profile: usize, enrolled_on: Date, now: OffsetDateTime) -> Vec
             // Fast morphine taper with severe withdrawal in the last days.
             _ => {
                 let mg = (60.0 - 2.0 * day.max(0) as f64).max(10.0);
-                diary.dose(date, 8, "morphine", mg, Unit::Mg, Route::Oral, false);
-                diary.dose(date, 20, "morphine", mg, Unit::Mg, Route::Oral, false);
+                diary.dose((date, 8), "morphine", mg, Unit::Mg, Route::Oral, false);
+                diary.dose((date, 20), "morphine", mg, Unit::Mg, Route::Oral, false);
                 if noise.chance(30) {
                     let body = DoseBody {
                         medication: "other".into(),

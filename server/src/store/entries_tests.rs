@@ -58,13 +58,23 @@ fn retried_and_older_changes_change_nothing() {
 
     assert_eq!(
         store
-            .apply_changes(patient, &[first.clone()], DEFAULT_MME_TABLE, NOW)
+            .apply_changes(
+                patient,
+                std::slice::from_ref(&first),
+                DEFAULT_MME_TABLE,
+                NOW
+            )
             .unwrap(),
         vec![ChangeOutcome::Applied(1)]
     );
     assert_eq!(
         store
-            .apply_changes(patient, &[first.clone()], DEFAULT_MME_TABLE, NOW)
+            .apply_changes(
+                patient,
+                std::slice::from_ref(&first),
+                DEFAULT_MME_TABLE,
+                NOW
+            )
             .unwrap(),
         vec![ChangeOutcome::AlreadyHad]
     );
@@ -111,7 +121,7 @@ fn deleting_a_patch_clears_every_day_it_covered() {
         clock.now(1),
     );
     store
-        .apply_changes(patient, &[live.clone()], DEFAULT_MME_TABLE, NOW)
+        .apply_changes(patient, std::slice::from_ref(&live), DEFAULT_MME_TABLE, NOW)
         .unwrap();
     assert_eq!(
         store
