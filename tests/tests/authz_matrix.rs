@@ -128,7 +128,11 @@ const EXPECTED: &[Rule] = &[
         Some(r#"{"device_id": "matrix-{unique}", "changes": []}"#),
         [401, 200, 200, 403, 403, 403, 403],
     ),
-    rule("GET /v1/sync/pull", None, [401, 200, 200, 403, 403, 403, 403]),
+    rule(
+        "GET /v1/sync/pull",
+        None,
+        [401, 200, 200, 403, 403, 403, 403],
+    ),
     rule(
         "GET /v1/patients/{id}/entries",
         None,
