@@ -63,11 +63,16 @@ fn now_of(wall: &dyn WallClock) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn rejection(raw: &serde_json::Value, error: ValidationError) -> Rejected {
+/// The id and rev a change says it has, as far as they can be read, to echo in a rejection.
+fn claimed_identity(raw: &serde_json::Value) -> (Option<String>, Option<String>) {
     let text = |key: &str| raw.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    (text("id"), text("rev"))
+}
+
+fn rejection((id, rev): (Option<String>, Option<String>), error: ValidationError) -> Rejected {
     Rejected {
-        id: text("id"),
-        rev: text("rev"),
+        id,
+        rev,
         error: ErrorBody {
             code: "validation_failed".into(),
             message: error.message,
@@ -136,27 +141,31 @@ impl SyncService {
         let mut valid: Vec<Entry> = Vec::with_capacity(request.changes.len());
         let mut rejected = Vec::new();
         for raw in request.changes {
-            let checked = Entry::from_json(raw.clone()).and_then(|entry| {
+            let identity = claimed_identity(&raw);
+            let checked = Entry::from_json(raw).and_then(|entry| {
                 validate_entry(&entry, now)?;
                 validate_rev_not_ahead(&entry.rev, now)?;
                 Ok(entry)
             });
             match checked {
                 Ok(entry) => valid.push(entry),
-                Err(error) => rejected.push(rejection(&raw, error)),
+                Err(error) => rejected.push(rejection(identity, error)),
             }
         }
         if !valid.is_empty() {
             let store = Arc::clone(&self.store);
             let table = self.table;
-            let changes = valid.clone();
-            tokio::task::spawn_blocking(move || store.apply_changes(patient, &changes, table, now))
-                .await
-                .map_err(|e| {
-                    StoreError::Engine(sled::Error::ReportableBug(format!(
-                        "apply task failed: {e}"
-                    )))
-                })??;
+            valid = tokio::task::spawn_blocking(move || {
+                store
+                    .apply_changes(patient, &valid, table, now)
+                    .map(|_| valid)
+            })
+            .await
+            .map_err(|e| {
+                StoreError::Engine(sled::Error::ReportableBug(format!(
+                    "apply task failed: {e}"
+                )))
+            })??;
             let ticket = self.commit.ticket();
             self.commit.wait_durable(&self.store, ticket).await?;
         }
