@@ -423,3 +423,79 @@ fn random_operations_with_random_sync_points_converge() {
         })
         .unwrap();
 }
+
+#[test]
+fn the_care_team_sees_what_the_phone_synced() {
+    let server = TestServer::start();
+    let team = server.create_care_team("overview team");
+    let clinician = server.create_clinician(team);
+    let (patient_id, code) = server.create_patient(&clinician, team);
+    let phone = Device::new("phone-o", &server.base_url);
+    phone
+        .session
+        .enroll(&code, TEST_PASSWORD, Some("phone-o"))
+        .unwrap();
+    // 2 × 40 mg oxycodone = 120 MME today.
+    phone.record(oxycodone(40.0));
+    phone.record(oxycodone(40.0));
+    phone.record(pain(7));
+    phone.sync();
+
+    let list = get(&server.url("/v1/patients"), clinician.token());
+    assert_eq!(list.status, 200, "{}", list.text);
+    let row = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["patient_id"] == patient_id.to_string())
+        .unwrap();
+    assert!(
+        row["last_entry_at"].is_string() && row["last_sync_at"].is_string(),
+        "{row}"
+    );
+    assert_eq!(row["mme_7d"], 120.0);
+    assert_eq!(row["baseline_source"], "first_week");
+    let codes: Vec<&str> = row["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"mme_over_90"), "{codes:?}");
+
+    let trends = get(
+        &server.url(&format!("/v1/patients/{patient_id}/trends?days=7")),
+        clinician.token(),
+    );
+    assert_eq!(trends.status, 200, "{}", trends.text);
+    let series = trends.body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 7);
+    assert_eq!(series[6]["mme_total"], 120.0);
+    assert_eq!(series[6]["pain_nrs_7d"], 7.0);
+    let bad = get(
+        &server.url(&format!("/v1/patients/{patient_id}/trends?days=3")),
+        clinician.token(),
+    );
+    assert_eq!(
+        (bad.status, bad.body["error"]["field"].as_str()),
+        (422, Some("days"))
+    );
+
+    // The clinician's reads are in the audit log; the patient's own are not.
+    let audit = get(
+        &server.url(&format!("/v1/admin/audit?patient_id={patient_id}")),
+        server.admin.token(),
+    );
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"trends.read") && actions.contains(&"patient.list"),
+        "{actions:?}"
+    );
+}

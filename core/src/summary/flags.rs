@@ -13,8 +13,10 @@ use crate::clinical::{MME_THRESHOLD_AVOID, MME_THRESHOLD_REASSESS};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FlagCode {
     /// The 7-day mean MME is ≥ 90.
+    #[serde(rename = "mme_over_90")]
     MmeOver90,
     /// The 7-day mean MME is ≥ 50 and < 90.
+    #[serde(rename = "mme_over_50")]
     MmeOver50,
     /// The 7-day mean MME is more than 10% above the baseline.
     DoseEscalation,
@@ -192,4 +194,30 @@ pub(crate) fn evaluate_flags(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_codes_are_those_of_clinical_md() {
+        let expected = [
+            "mme_over_90",
+            "mme_over_50",
+            "dose_escalation",
+            "rapid_taper",
+            "severe_withdrawal",
+            "pain_up_with_dose",
+            "no_recent_entries",
+        ];
+        for (code, name) in FlagCode::ALL.into_iter().zip(expected) {
+            assert_eq!(code.as_str(), name);
+            assert_eq!(serde_json::to_value(code).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<FlagCode>(name.into()).unwrap(),
+                code
+            );
+        }
+    }
 }

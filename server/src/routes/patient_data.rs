@@ -94,6 +94,21 @@ fn resolve_range(
     Ok((from, to))
 }
 
+/// Checks that the caller may read the patient, resolves the range, and audits the read.
+async fn read_range(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    range: &DateRange,
+    action: &str,
+) -> Result<(Uuid, Date, Date), AppError> {
+    let patient_id = parse_patient_id(id)?;
+    readable_patient(state, caller, patient_id).await?;
+    let (from, to) = resolve_range(state, patient_id, range)?;
+    audit::record_patient_read(state, caller, patient_id, action, format!("{from}..{to}")).await?;
+    Ok((patient_id, from, to))
+}
+
 /// The patient's entries (not deleted ones) whose local day lies in the range.
 #[utoipa::path(get, path = "/v1/patients/{id}/entries", tag = "diary",
     params(("id" = Uuid, Path, description = "Patient id"), DateRange),
@@ -110,17 +125,7 @@ pub async fn entries(
     Path(id): Path<String>,
     Query(range): Query<DateRange>,
 ) -> Result<Json<Vec<Entry>>, AppError> {
-    let patient_id = parse_patient_id(&id)?;
-    readable_patient(&state, &caller, patient_id).await?;
-    let (from, to) = resolve_range(&state, patient_id, &range)?;
-    audit::record_patient_read(
-        &state,
-        &caller,
-        patient_id,
-        "entries.read",
-        format!("{from}..{to}"),
-    )
-    .await?;
+    let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "entries.read").await?;
     Ok(Json(state.store.entries_between(patient_id, from, to)?))
 }
 
@@ -140,17 +145,7 @@ pub async fn daily(
     Path(id): Path<String>,
     Query(range): Query<DateRange>,
 ) -> Result<Json<Vec<DailySummary>>, AppError> {
-    let patient_id = parse_patient_id(&id)?;
-    readable_patient(&state, &caller, patient_id).await?;
-    let (from, to) = resolve_range(&state, patient_id, &range)?;
-    audit::record_patient_read(
-        &state,
-        &caller,
-        patient_id,
-        "daily.read",
-        format!("{from}..{to}"),
-    )
-    .await?;
+    let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "daily.read").await?;
     Ok(Json(state.store.daily_summaries(patient_id, from, to)?))
 }
 

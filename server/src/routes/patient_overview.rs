@@ -4,23 +4,12 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use taperlog_core::summary::MIN_TREND_DAYS;
+use taperlog_core::summary::{Flag, MIN_TREND_DAYS};
 
 use crate::error::AppError;
 use crate::routes::patient_data::trends_of;
 use crate::state::AppState;
 use crate::store::PatientRecord;
-
-/// A flag a care team should look at (codes and rules: CLINICAL.md, computed by the core).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct FlagView {
-    /// The flag's code.
-    pub code: String,
-    /// First day it applied, `YYYY-MM-DD`.
-    pub since: String,
-    /// For people.
-    pub detail: String,
-}
 
 /// What the diary says about one patient, for the care team's list.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -41,8 +30,8 @@ pub struct DiaryOverview {
     pub mme_7d: Option<f64>,
     /// Change of `mme_7d` from the baseline, percent.
     pub change_from_baseline_pct: Option<f64>,
-    /// Flags in force.
-    pub flags: Vec<FlagView>,
+    /// Flags in force (codes and rules: CLINICAL.md, computed by the core).
+    pub flags: Vec<Flag>,
 }
 
 /// The overview of `patient`, from the daily summaries sync keeps current (never from raw
@@ -62,14 +51,6 @@ pub fn diary_overview(
         baseline_mme: trends.baseline_mme,
         mme_7d: trends.series.last().and_then(|point| point.mme_7d),
         change_from_baseline_pct: trends.change_from_baseline_pct,
-        flags: trends
-            .flags
-            .into_iter()
-            .map(|flag| FlagView {
-                code: flag.code.as_str().to_string(),
-                since: flag.since.to_string(),
-                detail: flag.detail,
-            })
-            .collect(),
+        flags: trends.flags,
     })
 }

@@ -16,7 +16,7 @@ use crate::auth::{Caller, new_enrollment_code, token_hash};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
 use crate::role::Role;
-use crate::routes::patient_overview::{FlagView, diary_overview};
+use crate::routes::patient_overview::{DiaryOverview, diary_overview};
 use crate::state::AppState;
 use crate::store::{EnrollmentRecord, PatientRecord, Sex};
 
@@ -144,24 +144,9 @@ pub struct PatientSummary {
     pub enrolled_on: Date,
     /// The care team following them.
     pub care_team_id: Uuid,
-    /// When the latest entry occurred.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_entry_at: Option<OffsetDateTime>,
-    /// When the patient's device last pushed.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_sync_at: Option<OffsetDateTime>,
-    /// Baseline daily MME in force.
-    pub baseline_mme: Option<f64>,
-    /// Where the baseline comes from: `set`, `pre_enrolment`, `first_week`.
-    pub baseline_source: Option<String>,
-    /// Mean daily MME, last 7 days.
-    pub mme_7d: Option<f64>,
-    /// Change from baseline, percent.
-    pub change_from_baseline_pct: Option<f64>,
-    /// Flags in force.
-    pub flags: Vec<FlagView>,
+    /// What the diary says: last entry and sync, baseline, 7-day MME, change, flags.
+    #[serde(flatten)]
+    pub diary: DiaryOverview,
 }
 
 /// The patient routes.
@@ -335,13 +320,7 @@ pub async fn list_patients(
             display_name: p.display_name.clone(),
             enrolled_on: p.enrolled_on,
             care_team_id: p.care_team_id,
-            last_entry_at: overview.last_entry_at,
-            last_sync_at: overview.last_sync_at,
-            baseline_mme: overview.baseline_mme,
-            baseline_source: overview.baseline_source,
-            mme_7d: overview.mme_7d,
-            change_from_baseline_pct: overview.change_from_baseline_pct,
-            flags: overview.flags,
+            diary: overview,
         });
         reads.push(Entry::by(
             &caller,
