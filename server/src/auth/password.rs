@@ -1,6 +1,11 @@
 //! argon2id hashing off the async workers, at most one hash per core at a time.
+//!
+//! Hashes run on a small pool of dedicated threads with a lowered scheduling priority
+//! (Linux: nice +10), so that a storm of logins slows other logins, not every request:
+//! the async workers win the CPU whenever they have work.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
@@ -23,10 +28,64 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// Nice value of the hashing threads (higher is lower priority).
+pub const HASH_THREAD_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Dedicated hashing threads; they end when the hasher is dropped.
+struct HashPool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl HashPool {
+    fn new(threads: usize) -> Result<Self, AppError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panicking job drops its answer channel (the caller sees an
+                            // error); the thread lives on for the next one.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| AppError::Internal(format!("hashing thread: {e}")))?;
+        }
+        Ok(HashPool {
+            jobs: Mutex::new(tx),
+        })
+    }
+}
+
+/// Lowers the calling thread's priority (Linux keeps a nice value per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, HASH_THREAD_NICE);
+    }
+}
+
 /// Hashes and verifies passwords with argon2id.
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A hash of a random password, verified when the username is unknown so that both
     /// failures cost the same.
     dummy_hash: String,
@@ -48,6 +107,7 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(workers.max(1))),
+            pool: HashPool::new(workers.max(1))?,
             dummy_hash,
         })
     }
@@ -116,9 +176,18 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| AppError::Internal(format!("hashing task: {e}")))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.pool
+            .jobs
+            .lock()
+            .map_err(|_| AppError::Internal("hashing pool lock poisoned".into()))?
+            .send(job)
+            .map_err(|_| AppError::Internal("hashing pool stopped".into()))?;
+        rx.await
+            .map_err(|_| AppError::Internal("hashing job failed".into()))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sled::Transactional;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -139,8 +140,7 @@ impl ServerStore {
             None => (0, GENESIS_HASH.to_string()),
         };
         let mut written = Vec::with_capacity(events.len());
-        let mut batch = sled::Batch::default();
-        let mut index = sled::Batch::default();
+        let mut rows = Vec::with_capacity(events.len());
         for event in events {
             seq += 1;
             let mut record = AuditRecord {
@@ -157,16 +157,27 @@ impl ServerStore {
             };
             record.hash = record.expected_hash();
             prev_hash = record.hash.clone();
-            batch.insert(&seq_key(seq), encode("audit_by_seq", &record)?);
-            if let Some(patient_id) = record.patient_id {
+            let index_key = record.patient_id.map(|patient_id| {
                 let mut key = patient_id.as_bytes().to_vec();
                 key.extend_from_slice(&seq_key(seq));
-                index.insert(key, &[]);
-            }
+                key
+            });
+            rows.push((seq_key(seq), encode("audit_by_seq", &record)?, index_key));
             written.push(record);
         }
-        self.trees.audit_by_seq.apply_batch(batch)?;
-        self.trees.audit_seq_by_patient.apply_batch(index)?;
+        // The record and its index entry land together, or neither does.
+        let t = &self.trees;
+        (&t.audit_by_seq, &t.audit_seq_by_patient)
+            .transaction(|(log, index)| {
+                for (key, value, index_key) in &rows {
+                    log.insert(key, value.as_slice())?;
+                    if let Some(index_key) = index_key {
+                        index.insert(index_key.as_slice(), &[])?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(super::txn_error)?;
         Ok(written)
     }
 
