@@ -248,3 +248,91 @@ fn environment_variables_set_the_data_dir_and_address() {
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn logs_are_json_lines_without_passwords_tokens_or_bodies() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let (status, ..) = run_cli(
+        &[
+            "admin",
+            "create-user",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--username",
+            "logger",
+            "--role",
+            "admin",
+        ],
+        &format!("{TEST_PASSWORD}\n"),
+    );
+    assert!(status.success());
+    let log_path = temp.path().join("stderr.log");
+    let mut child = std::process::Command::new(server_binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("TAPERLOG_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line.trim().trim_start_matches("listening on ").to_string();
+    let login = post(
+        &format!("{base}/v1/auth/login"),
+        None,
+        &json!({"username": "logger", "password": TEST_PASSWORD}),
+    );
+    assert_eq!(login.status, 200);
+    let access = login.body["access_token"].as_str().unwrap().to_string();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(get(&format!("{base}/v1/me"), Some(&access)).status, 200);
+    let team = post(
+        &format!("{base}/v1/admin/care-teams"),
+        Some(&access),
+        &json!({"name": "secret-team-name-in-a-body"}),
+    );
+    assert_eq!(team.status, 201);
+    assert_eq!(
+        get(&format!("{base}/v1/me"), Some("forged.token.value")).status,
+        401
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("/v1/me"), "requests are logged: {logs}");
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+    }
+    for secret in [
+        TEST_PASSWORD,
+        &access,
+        &refresh,
+        "forged.token.value",
+        "secret-team-name-in-a-body",
+    ] {
+        assert!(!logs.contains(secret), "the log shows `{secret}`");
+    }
+    let lower = logs.to_lowercase();
+    assert!(
+        !lower.contains("bearer"),
+        "the log shows an Authorization header"
+    );
+}
