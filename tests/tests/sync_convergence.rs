@@ -366,36 +366,45 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 fn random_operations_with_random_sync_points_converge() {
     let server = TestServer::start();
     let mut runner = TestRunner::new(Config {
-        cases: 12,
+        cases: 24,
         failure_persistence: None,
         ..Config::default()
     });
     runner
         .run(&proptest::collection::vec(op_strategy(), 1..40), |ops| {
             let (_, phones) = patient_with_phones(&server, &["rand-a", "rand-b", "rand-c"]);
-            // The model: the last write made to each entry (by stamp order) is what must survive.
+            // The model: of all writes made to an entry, the one with the greatest stamp must
+            // survive. Writes made on phones that had not seen each other are concurrent and
+            // ordered by stamp, not by when the test happened to run them.
             let mut last_write: BTreeMap<Uuid, Entry> = BTreeMap::new();
+            let mut note_write = |entry: Entry| {
+                if last_write
+                    .get(&entry.id)
+                    .is_none_or(|seen| entry.rev > seen.rev)
+                {
+                    last_write.insert(entry.id, entry);
+                }
+            };
             for op in ops {
                 match op {
                     Op::Record(p, nrs) => {
-                        let entry = phones[p].record(pain(nrs));
-                        last_write.insert(entry.id, entry);
+                        note_write(phones[p].record(pain(nrs)));
                     }
                     Op::Edit(p, index, nrs) => {
                         let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
                         if let Some(target) = known.get(index % known.len().max(1)) {
-                            let entry = phones[p]
-                                .store
-                                .edit(target.id, target.occurred_at, pain(nrs))
-                                .unwrap();
-                            last_write.insert(entry.id, entry);
+                            note_write(
+                                phones[p]
+                                    .store
+                                    .edit(target.id, target.occurred_at, pain(nrs))
+                                    .unwrap(),
+                            );
                         }
                     }
                     Op::Delete(p, index) => {
                         let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
                         if let Some(target) = known.get(index % known.len().max(1)) {
-                            let entry = phones[p].store.delete(target.id).unwrap();
-                            last_write.insert(entry.id, entry);
+                            note_write(phones[p].store.delete(target.id).unwrap());
                         }
                     }
                     Op::Sync(p) => {
