@@ -66,6 +66,10 @@ impl Server {
     pub fn prepare(settings: Settings) -> Result<Server, LaunchError> {
         let secrets = secrets::load_or_create(&settings)?;
         let store = ServerStore::open(&settings.data_dir.join("db"))?;
+        let pruned = store.prune_expired_refresh_tokens(time::OffsetDateTime::now_utc())?;
+        if pruned > 0 {
+            tracing::info!(pruned, "expired refresh tokens deleted");
+        }
         let jwt = auth::JwtKeys::new(&secrets.jwt, &settings)?;
         let workers = settings.hash_workers.unwrap_or_else(default_hash_workers);
         let passwords = auth::PasswordHasher::new(settings.argon2, workers)

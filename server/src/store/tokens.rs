@@ -210,6 +210,26 @@ impl ServerStore {
         Ok(ended)
     }
 
+    /// Deletes refresh tokens that expired before `now`; returns how many. (Past its expiry
+    /// a token is refused anyway, so reuse detection loses nothing by forgetting it.)
+    pub fn prune_expired_refresh_tokens(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
+        let mut pruned = 0;
+        for item in self.trees.refresh_by_hash.iter() {
+            let (key, bytes) = item?;
+            let record: RefreshRecord = decode("refresh_by_hash", &bytes)?;
+            if record.expires_at < now
+                && self
+                    .trees
+                    .refresh_by_hash
+                    .compare_and_swap(&key, Some(&bytes), None as Option<&[u8]>)?
+                    .is_ok()
+            {
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
+    }
+
     /// Stores `family` as it is now (used by tests of expiry and by maintenance).
     pub fn put_family(&self, family: &FamilyRecord) -> Result<(), StoreError> {
         self.trees.refresh_families.insert(
@@ -283,5 +303,9 @@ mod tests {
             RotateOutcome::Unknown
         );
         assert!(store.family(fid).unwrap().unwrap().revoked_at.is_some());
+        assert_eq!(store.prune_expired_refresh_tokens(now).unwrap(), 0);
+        let later = now + time::Duration::days(31);
+        assert_eq!(store.prune_expired_refresh_tokens(later).unwrap(), 2);
+        assert!(store.refresh_token(&[2; 32]).unwrap().is_none());
     }
 }
