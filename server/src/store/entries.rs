@@ -6,7 +6,8 @@
 //! transaction: the entry, its place in the change log, the patient's sequence counter, the
 //! contributions of the days it touches and those days' summaries move together.
 
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, btree_map};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -115,6 +116,12 @@ struct Tx<'a> {
     summaries: &'a TransactionalTree,
     entry_by_day: &'a TransactionalTree,
     activity: &'a TransactionalTree,
+    /// The touched days' contributions, staged in memory and written once per transaction
+    /// (a push of 500 entries touches a few days; writing each day per change would
+    /// re-encode it hundreds of times).
+    days: RefCell<BTreeMap<Date, BTreeMap<EntryId, DayContribution>>>,
+    /// The patient's last sequence number, staged likewise.
+    last_seq: Cell<Option<u64>>,
 }
 
 impl Tx<'_> {
@@ -126,42 +133,59 @@ impl Tx<'_> {
     }
 
     fn next_seq(&self, patient: Uuid) -> Abortable<u64> {
-        let last = self
-            .patient_seq
-            .get(patient.as_bytes())?
-            .map(|b| seq_of(&b))
-            .unwrap_or(0);
-        let next = last + 1;
-        self.patient_seq
-            .insert(patient.as_bytes(), &next.to_be_bytes())?;
-        Ok(next)
+        let last = match self.last_seq.get() {
+            Some(last) => last,
+            None => self
+                .patient_seq
+                .get(patient.as_bytes())?
+                .map(|b| seq_of(&b))
+                .unwrap_or(0),
+        };
+        self.last_seq.set(Some(last + 1));
+        Ok(last + 1)
     }
 
-    /// Replaces `old`'s contributions by `new`'s and re-summarises the days either touches.
-    fn resummarise(
+    /// Replaces `old`'s contributions by `new`'s in the staged days.
+    fn stage_contributions(
         &self,
         patient: Uuid,
         old: Option<&Entry>,
         new: &Entry,
-        table: &MmeTable,
     ) -> Abortable<()> {
         let removed = old.map(contributions).unwrap_or_default();
         let added = contributions(new);
-        let mut days: BTreeMap<Date, ()> = BTreeMap::new();
+        let mut days = self.days.borrow_mut();
         for item in removed.iter().chain(&added) {
-            days.insert(item.date, ());
-        }
-        for date in days.keys() {
-            let key = day_key(patient, *date);
-            let mut by_entry: BTreeMap<EntryId, DayContribution> =
-                match self.contributions.get(&key)? {
-                    Some(bytes) => decode_txn(CONTRIBUTIONS_BY_DAY, &bytes)?,
-                    None => BTreeMap::new(),
-                };
+            let by_entry = match days.entry(item.date) {
+                btree_map::Entry::Occupied(slot) => slot.into_mut(),
+                btree_map::Entry::Vacant(slot) => {
+                    let stored = match self.contributions.get(day_key(patient, item.date))? {
+                        Some(bytes) => decode_txn(CONTRIBUTIONS_BY_DAY, &bytes)?,
+                        None => BTreeMap::new(),
+                    };
+                    slot.insert(stored)
+                }
+            };
             by_entry.remove(&new.id);
-            if let Some(item) = added.iter().find(|item| item.date == *date) {
-                by_entry.insert(new.id, item.clone());
-            }
+        }
+        for item in added {
+            days.entry(item.date).or_default().insert(new.id, item);
+        }
+        if let Some(old) = old {
+            self.entry_by_day
+                .remove(entry_day_key(patient, old.local_date(), old.id))?;
+        }
+        if !new.deleted {
+            self.entry_by_day
+                .insert(entry_day_key(patient, new.local_date(), new.id), &[])?;
+        }
+        Ok(())
+    }
+
+    /// Writes the staged days (contributions and re-computed summaries) and sequence number.
+    fn write_staged(&self, patient: Uuid, table: &MmeTable) -> Abortable<()> {
+        for (date, by_entry) in self.days.borrow().iter() {
+            let key = day_key(patient, *date);
             match summarize_day(*date, by_entry.values(), table) {
                 Some(summary) => {
                     self.summaries
@@ -175,21 +199,17 @@ impl Tx<'_> {
                 self.contributions.remove(key)?;
             } else {
                 self.contributions
-                    .insert(key, encode_txn(CONTRIBUTIONS_BY_DAY, &by_entry)?)?;
+                    .insert(key, encode_txn(CONTRIBUTIONS_BY_DAY, by_entry)?)?;
             }
         }
-        if let Some(old) = old {
-            self.entry_by_day
-                .remove(entry_day_key(patient, old.local_date(), old.id))?;
-        }
-        if !new.deleted {
-            self.entry_by_day
-                .insert(entry_day_key(patient, new.local_date(), new.id), &[])?;
+        if let Some(last) = self.last_seq.get() {
+            self.patient_seq
+                .insert(patient.as_bytes(), &last.to_be_bytes())?;
         }
         Ok(())
     }
 
-    fn apply(&self, patient: Uuid, change: &Entry, table: &MmeTable) -> Abortable<ChangeOutcome> {
+    fn apply(&self, patient: Uuid, change: &Entry) -> Abortable<ChangeOutcome> {
         let old = self.entry(patient, change.id)?;
         match &old {
             Some(old) if old.rev == change.rev => return Ok(ChangeOutcome::AlreadyHad),
@@ -207,7 +227,7 @@ impl Tx<'_> {
             .insert(key2(patient, &seq.to_be_bytes()), change.id.as_bytes())?;
         self.entries
             .insert(entry_key, encode_txn(ENTRIES, change)?)?;
-        self.resummarise(patient, old.as_ref(), change, table)?;
+        self.stage_contributions(patient, old.as_ref(), change)?;
         Ok(ChangeOutcome::Applied(seq))
     }
 
@@ -275,11 +295,14 @@ impl ServerStore {
                     summaries: &views[5],
                     entry_by_day: &views[6],
                     activity: &views[7],
+                    days: RefCell::new(BTreeMap::new()),
+                    last_seq: Cell::new(None),
                 };
                 let outcomes = changes
                     .iter()
-                    .map(|change| tx.apply(patient, change, table))
+                    .map(|change| tx.apply(patient, change))
                     .collect::<Abortable<Vec<_>>>()?;
+                tx.write_staged(patient, table)?;
                 tx.note_activity(patient, latest, now)?;
                 Ok(outcomes)
             })

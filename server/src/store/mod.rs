@@ -48,6 +48,9 @@ pub enum StoreError {
     NotFound(&'static str),
 }
 
+/// How long opening waits for a lock that a store dropped in this process still holds.
+const LOCK_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The sled trees, each named for what it maps.
 pub(crate) struct Trees {
     /// user id → [`UserRecord`]
@@ -98,15 +101,17 @@ impl ServerStore {
     /// Opens (or creates) the store in `dir`. Fails with [`StoreError::Locked`] while
     /// another process has it open.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
-            {
-                StoreError::Locked(dir.to_path_buf())
+        // sled's background flusher lets go of the file lock a moment after a store is
+        // dropped, so a held lock is retried for a short while before it is reported.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match Self::open_db(dir) {
+                Err(StoreError::Locked(_)) if started.elapsed() < LOCK_RETRY_FOR => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
             }
-            other => StoreError::Engine(other),
-        })?;
+        };
         let tree = |name: &str| db.open_tree(name);
         let trees = Trees {
             users: tree("users")?,
@@ -128,6 +133,18 @@ impl ServerStore {
             db,
             trees,
             audit_append: Mutex::new(()),
+        })
+    }
+
+    fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+        sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StoreError::Locked(dir.to_path_buf())
+            }
+            other => StoreError::Engine(other),
         })
     }
 

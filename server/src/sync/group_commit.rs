@@ -17,6 +17,8 @@ use crate::store::{ServerStore, StoreError};
 pub struct GroupCommit {
     /// Tickets handed out: one per write applied in memory.
     written: AtomicU64,
+    /// Writes being applied that have no ticket yet.
+    in_flight: AtomicU64,
     /// The highest ticket known durable; the lock also makes flushes run one at a time.
     durable: Mutex<u64>,
     /// Flushes performed (for benchmarks and tests).
@@ -29,15 +31,27 @@ impl GroupCommit {
         Self::default()
     }
 
-    /// Records that a write was applied in memory; returns its ticket.
-    pub fn ticket(&self) -> u64 {
-        self.written.fetch_add(1, Ordering::SeqCst) + 1
+    /// Runs `apply` (a write to the store) and returns its result with its ticket. While it
+    /// runs the write counts as in flight, so that a reader never misses it.
+    pub fn write<T>(&self, apply: impl FnOnce() -> T) -> (T, u64) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = apply();
+        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        (result, ticket)
     }
 
     /// Returns once everything visible to a read made before this call is on disk: readers
     /// (pulls) use it so that they never hand out a change a crash could still take back.
+    /// Costs nothing when every write is already durable and none is under way.
     pub async fn barrier(&self, store: &Arc<ServerStore>) -> Result<(), StoreError> {
-        let ticket = self.ticket();
+        // A write the read saw either has its ticket by now, or is still counted in flight
+        // (it takes its ticket before it stops counting).
+        let ticket = if self.in_flight.load(Ordering::SeqCst) > 0 {
+            self.written.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            self.written.load(Ordering::SeqCst)
+        };
         self.wait_durable(store, ticket).await
     }
 

@@ -44,7 +44,7 @@ pub struct PullQuery {
 /// Applies pushes and serves pulls for every patient.
 pub struct SyncService {
     store: Arc<ServerStore>,
-    commit: GroupCommit,
+    commit: Arc<GroupCommit>,
     clock: Mutex<HybridClock>,
     wall: Arc<dyn WallClock>,
     table: &'static MmeTable,
@@ -97,7 +97,7 @@ impl SyncService {
             DeviceId::new(SERVER_DEVICE_ID).unwrap_or_else(|_| unreachable!("a constant valid id"));
         SyncService {
             store,
-            commit: GroupCommit::new(),
+            commit: Arc::new(GroupCommit::new()),
             clock: Mutex::new(HybridClock::new(device)),
             wall,
             table,
@@ -155,18 +155,23 @@ impl SyncService {
         if !valid.is_empty() {
             let store = Arc::clone(&self.store);
             let table = self.table;
-            valid = tokio::task::spawn_blocking(move || {
-                store
-                    .apply_changes(patient, &valid, table, now)
-                    .map(|_| valid)
+            let commit = Arc::clone(&self.commit);
+            // The ticket is taken in the blocking task, so a push abandoned by its client
+            // still counts its write for the next flush and for readers.
+            let (applied, ticket) = tokio::task::spawn_blocking(move || {
+                commit.write(|| {
+                    store
+                        .apply_changes(patient, &valid, table, now)
+                        .map(|_| valid)
+                })
             })
             .await
             .map_err(|e| {
                 StoreError::Engine(sled::Error::ReportableBug(format!(
                     "apply task failed: {e}"
                 )))
-            })??;
-            let ticket = self.commit.ticket();
+            })?;
+            valid = applied?;
             self.commit.wait_durable(&self.store, ticket).await?;
         }
         Ok(PushResponse {
