@@ -325,6 +325,7 @@ fn a_push_with_bad_changes_accepts_the_rest_and_names_each_field() {
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
         ("since=abc", "since"),
+        ("limit=1&limit=2", "limit"),
     ] {
         let reply = get(
             &server.url(&format!("/v1/sync/pull?{query}")),

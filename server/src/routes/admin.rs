@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -15,6 +15,7 @@ use crate::audit::{self, Entry};
 use crate::auth::{Caller, PasswordHasher};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
+use crate::query::AppQuery;
 use crate::role::Role;
 use crate::routes::auth::check_username;
 use crate::state::AppState;
@@ -283,10 +284,9 @@ fn parse_bound(text: &str, field: &str, end_of_day: bool) -> Result<OffsetDateTi
 pub async fn read_audit(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditRecord>>, AppError> {
     caller.require(&[Role::Admin])?;
-    let Query(query) = query.map_err(|e| AppError::validation("", e.body_text()))?;
     let filter = AuditFilter {
         patient_id: query.patient_id,
         from: query

@@ -3,7 +3,7 @@
 //! except `/entries`, which returns them. Every read by someone else is audited.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use taperlog_core::model::Entry;
 use taperlog_core::summary::{
@@ -18,6 +18,7 @@ use crate::access::readable_patient;
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
+use crate::query::AppQuery;
 use crate::routes::patients::parse_patient_id;
 use crate::state::AppState;
 use crate::store::PatientRecord;
@@ -123,7 +124,7 @@ pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(range): Query<DateRange>,
+    AppQuery(range): AppQuery<DateRange>,
 ) -> Result<Json<Vec<Entry>>, AppError> {
     let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "entries.read").await?;
     Ok(Json(state.store.entries_between(patient_id, from, to)?))
@@ -143,7 +144,7 @@ pub async fn daily(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(range): Query<DateRange>,
+    AppQuery(range): AppQuery<DateRange>,
 ) -> Result<Json<Vec<DailySummary>>, AppError> {
     let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "daily.read").await?;
     Ok(Json(state.store.daily_summaries(patient_id, from, to)?))
@@ -176,7 +177,7 @@ pub async fn patient_trends(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<TrendQuery>,
+    AppQuery(query): AppQuery<TrendQuery>,
 ) -> Result<Json<Trends>, AppError> {
     let patient_id = parse_patient_id(&id)?;
     let patient = readable_patient(&state, &caller, patient_id).await?;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use taperlog_core::sync::{PullResponse, PushResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
+use crate::query::AppQuery;
 use crate::role::Role;
 use crate::state::AppState;
 use crate::sync::{PullQuery, SyncError};
@@ -77,7 +78,7 @@ pub async fn push(
 pub async fn pull(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PullQuery>,
+    AppQuery(query): AppQuery<PullQuery>,
 ) -> Result<Json<PullResponse>, AppError> {
     let patient = patient_of(&caller)?;
     Ok(Json(state.sync.pull(patient, &query).await?))
