@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, Time};
+use time::{OffsetDateTime, Time};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -262,9 +262,8 @@ fn parse_bound(text: &str, field: &str, end_of_day: bool) -> Result<OffsetDateTi
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(at);
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let day = Date::parse(text, &format)
-        .map_err(|_| AppError::validation(field, "must be an RFC 3339 time or YYYY-MM-DD"))?;
+    let day = taperlog_core::summary::iso_date::parse(text)
+        .ok_or_else(|| AppError::validation(field, "must be an RFC 3339 time or YYYY-MM-DD"))?;
     let day = if end_of_day {
         day.next_day().unwrap_or(day)
     } else {

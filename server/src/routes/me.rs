@@ -13,7 +13,7 @@ use crate::error::{AppError, ErrorBody};
 use crate::role::Role;
 use crate::state::AppState;
 
-time::serde::format_description!(iso_date_opt, Date, "[year]-[month]-[day]");
+use taperlog_core::summary::iso_date;
 
 /// The caller's account.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,7 +28,7 @@ pub struct Me {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient_id: Option<Uuid>,
     /// Patients: first day of follow-up.
-    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date_opt::option")]
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub enrolled_on: Option<Date>,
     /// Patients: the care team following them; clinicians: their teams.

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use taperlog_core::model::Entry;
 use taperlog_core::summary::{
-    DailySummary, MAX_TREND_DAYS, MIN_TREND_DAYS, TrendInput, Trends, today_for, trends,
+    DailySummary, MAX_TREND_DAYS, MIN_TREND_DAYS, TrendInput, Trends, iso_date, today_for, trends,
 };
 use time::{Date, Duration, OffsetDateTime};
 use utoipa_axum::router::OpenApiRouter;
@@ -57,8 +57,7 @@ pub struct TrendQuery {
 }
 
 fn parse_date(text: &str, field: &str) -> Result<Date, AppError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, &format).map_err(|_| AppError::validation(field, "must be a date YYYY-MM-DD"))
+    iso_date::parse(text).ok_or_else(|| AppError::validation(field, "must be a date YYYY-MM-DD"))
 }
 
 /// The patient's today: the date at the UTC offset of their latest entry.

@@ -20,7 +20,7 @@ use crate::routes::patient_overview::{DiaryOverview, diary_overview};
 use crate::state::AppState;
 use crate::store::{EnrollmentRecord, PatientRecord, Sex};
 
-time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+use taperlog_core::summary::iso_date;
 
 /// Longest display name, characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 200;

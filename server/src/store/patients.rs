@@ -9,7 +9,7 @@ use super::codec::{decode, encode_txn};
 use super::enrolment::EnrollmentRecord;
 use super::{ServerStore, StoreError, pair_key, second_of_pair, txn_error};
 
-time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+use taperlog_core::summary::iso_date;
 
 /// Sex as recorded at enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
