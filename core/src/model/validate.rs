@@ -1,5 +1,6 @@
 //! Validation of entries, with errors that name the offending field.
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use time::{Duration, OffsetDateTime};
 
@@ -105,18 +106,32 @@ pub(crate) fn parse_json_value<T: DeserializeOwned>(
     })
 }
 
-/// Deserialises a JSON request body as `T`, naming the failing field: the one way the
-/// server and tools read JSON, so every client sees the same errors.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValidationError> {
+/// Deserialises JSON bytes as `T` (borrowing from them where `T` does), naming the failing
+/// field prefixed by `prefix`.
+pub(crate) fn parse_json_prefixed<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    prefix: &str,
+) -> Result<T, ValidationError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut *deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.inner().to_string();
         ValidationError::new(
-            field_of_serde_error(&path, &message),
+            join_path(prefix, &field_of_serde_error(&path, &message)),
             strip_position(&message),
         )
-    })
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ValidationError::new(prefix, strip_position(&e.to_string())))?;
+    Ok(value)
+}
+
+/// Deserialises a JSON request body as `T`, naming the failing field: the one way the
+/// server and tools read JSON, so every client sees the same errors. `T` may borrow from
+/// `bytes`; anything after the value is refused.
+pub fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ValidationError> {
+    parse_json_prefixed(bytes, "")
 }
 
 /// Checks a device id in the form API.md gives.
