@@ -6,8 +6,8 @@
 mod audit;
 mod care_teams;
 mod codec;
+mod diary;
 mod enrolment;
-mod entries;
 mod patients;
 mod tokens;
 mod users;
@@ -17,8 +17,8 @@ use std::sync::Mutex;
 
 pub use audit::{AuditBreak, AuditEvent, AuditFilter, AuditRecord, GENESIS_HASH};
 pub use care_teams::CareTeamRecord;
+pub use diary::{ChangeOutcome, ChangePage, PatientActivity, PushToApply, greatest_rev};
 pub use enrolment::{EnrollmentRecord, RedeemOutcome};
-pub use entries::{ChangeOutcome, ChangePage, PatientActivity, greatest_rev};
 pub use patients::{PatientRecord, Sex};
 pub use tokens::{FamilyRecord, RefreshRecord, RotateOutcome};
 pub use users::UserRecord;
@@ -46,6 +46,10 @@ pub enum StoreError {
     /// A record the operation needs does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The write could not be carried out (the diary writer stopped, or the group of
+    /// pushes this one was written with failed).
+    #[error("the diary write failed: {0}")]
+    WriteFailed(String),
 }
 
 /// How long opening waits for a lock that a store dropped in this process still holds.
@@ -81,6 +85,8 @@ pub(crate) struct Trees {
     pub audit_seq_by_patient: sled::Tree,
     /// name → value, for small facts about the store itself (demo loaded, …)
     pub meta: sled::Tree,
+    /// Every patient's diary, one key space per kind of record (see `diary::keys`).
+    pub diary: sled::Tree,
 }
 
 /// The server's store. Cheap to share behind an `Arc`; all operations are named.
@@ -89,6 +95,9 @@ pub struct ServerStore {
     pub(crate) trees: Trees,
     /// Serialises audit appends, so that each record chains onto the one before it.
     audit_append: Mutex<()>,
+    /// Serialises diary writes: a group reads what it builds on and writes its batch
+    /// without another group's write in between.
+    diary_writes: Mutex<()>,
 }
 
 impl std::fmt::Debug for ServerStore {
@@ -128,11 +137,14 @@ impl ServerStore {
             audit_by_seq: tree("audit_by_seq")?,
             audit_seq_by_patient: tree("audit_seq_by_patient")?,
             meta: tree("meta")?,
+            diary: tree(diary::TREE)?,
         };
+        refuse_earlier_diary_layout(&db)?;
         Ok(ServerStore {
             db,
             trees,
             audit_append: Mutex::new(()),
+            diary_writes: Mutex::new(()),
         })
     }
 
@@ -189,6 +201,31 @@ impl ServerStore {
     }
 }
 
+/// Trees of the diary layout of earlier development builds (one tree per index, written
+/// with multi-tree transactions), replaced by the single `diary` tree.
+const EARLIER_DIARY_TREES: [&str; 3] = ["entries", "seq_by_entry", "changes_by_patient_seq"];
+
+/// Refuses a data directory whose diary is in the earlier layout, rather than serving it as
+/// if it were empty. No release ever wrote that layout, so there is no migration.
+fn refuse_earlier_diary_layout(db: &sled::Db) -> Result<(), StoreError> {
+    for name in EARLIER_DIARY_TREES {
+        let exists = db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == name.as_bytes());
+        if exists && !db.open_tree(name)?.is_empty() {
+            return Err(StoreError::Format {
+                tree: "entries",
+                detail: "this data directory holds a diary in the layout of an earlier \
+                         development build, which this server does not read; move it aside \
+                         and start with an empty one"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Joins two ids into one composite index key.
 pub(crate) fn pair_key(a: uuid::Uuid, b: uuid::Uuid) -> [u8; 32] {
     let mut key = [0u8; 32];
@@ -214,6 +251,20 @@ pub(crate) fn txn_error(e: sled::transaction::TransactionError<StoreError>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_diary_in_the_earlier_layout_is_refused_not_served_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("entries").unwrap().insert(b"k", b"v").unwrap();
+            db.flush().unwrap();
+        }
+        match ServerStore::open(dir.path()) {
+            Err(StoreError::Format { detail, .. }) => assert!(detail.contains("earlier")),
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn a_second_open_of_the_same_dir_is_refused_as_locked() {

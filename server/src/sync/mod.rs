@@ -3,6 +3,8 @@
 
 mod group_commit;
 mod service;
+mod writer;
 
 pub use group_commit::GroupCommit;
-pub use service::{PullQuery, SyncError, SyncService};
+pub use service::{PullQuery, ReadPush, SyncError, SyncService, read_push};
+pub use writer::{DiaryWriter, MAX_GROUP_CHANGES};

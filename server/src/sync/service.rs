@@ -9,12 +9,13 @@ use taperlog_core::model::{
 };
 use taperlog_core::sync::{
     Accepted, DEFAULT_PULL_LIMIT, ErrorBody, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PullResponse,
-    PushRequest, PushResponse, Rejected,
+    PushResponse, Rejected,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::group_commit::GroupCommit;
+use super::writer::DiaryWriter;
 use crate::store::{ServerStore, StoreError, greatest_rev};
 
 /// The device id in the server's own HLC stamps.
@@ -45,6 +46,7 @@ pub struct PullQuery {
 pub struct SyncService {
     store: Arc<ServerStore>,
     commit: Arc<GroupCommit>,
+    writer: DiaryWriter,
     clock: Mutex<HybridClock>,
     wall: Arc<dyn WallClock>,
     table: &'static MmeTable,
@@ -63,10 +65,32 @@ fn now_of(wall: &dyn WallClock) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A push request as read by the server: each change stays raw JSON text until it is read
+/// alone, so that one bad change is rejected alone. Same fields and rules as
+/// [`taperlog_core::sync::PushRequest`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushRequestText<'a> {
+    device_id: String,
+    #[serde(borrow)]
+    changes: Vec<&'a serde_json::value::RawValue>,
+}
+
 /// The id and rev a change says it has, as far as they can be read, to echo in a rejection.
-fn claimed_identity(raw: &serde_json::Value) -> (Option<String>, Option<String>) {
-    let text = |key: &str| raw.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    (text("id"), text("rev"))
+fn claimed_identity(raw: &str) -> (Option<String>, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Claimed {
+        id: Option<serde_json::Value>,
+        rev: Option<serde_json::Value>,
+    }
+    let text = |value: Option<serde_json::Value>| match value {
+        Some(serde_json::Value::String(text)) => Some(text),
+        _ => None,
+    };
+    match serde_json::from_str::<Claimed>(raw) {
+        Ok(claimed) => (text(claimed.id), text(claimed.rev)),
+        Err(_) => (None, None),
+    }
 }
 
 fn rejection((id, rev): (Option<String>, Option<String>), error: ValidationError) -> Rejected {
@@ -81,9 +105,50 @@ fn rejection((id, rev): (Option<String>, Option<String>), error: ValidationError
     }
 }
 
+/// A push request read and checked: the valid changes and the rejected ones.
+#[derive(Debug, Clone)]
+pub struct ReadPush {
+    /// The changes that passed every check, in the order sent.
+    pub valid: Vec<Entry>,
+    /// The changes refused, each with its error.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Reads a push body and checks each change alone, as `POST /v1/sync/push` does before
+/// anything is stored: a malformed request as a whole is an error naming its field; a bad
+/// change only lands in `rejected`.
+pub fn read_push(body: &[u8], now: OffsetDateTime) -> Result<ReadPush, ValidationError> {
+    let request: PushRequestText<'_> = parse_json(body)?;
+    validate_device_id(&request.device_id, "device_id")?;
+    if request.changes.len() > MAX_PUSH_CHANGES {
+        return Err(ValidationError::new(
+            "changes",
+            format!("at most {MAX_PUSH_CHANGES} changes per push"),
+        ));
+    }
+    let mut read = ReadPush {
+        valid: Vec::with_capacity(request.changes.len()),
+        rejected: Vec::new(),
+    };
+    for raw in request.changes {
+        let checked = Entry::from_json_slice(raw.get().as_bytes()).and_then(|entry| {
+            validate_entry(&entry, now)?;
+            validate_rev_not_ahead(&entry.rev, now)?;
+            Ok(entry)
+        });
+        match checked {
+            Ok(entry) => read.valid.push(entry),
+            Err(error) => read
+                .rejected
+                .push(rejection(claimed_identity(raw.get()), error)),
+        }
+    }
+    Ok(read)
+}
+
 impl SyncService {
     /// A service over `store` that summarises with `table`.
-    pub fn new(store: Arc<ServerStore>, table: &'static MmeTable) -> Self {
+    pub fn new(store: Arc<ServerStore>, table: &'static MmeTable) -> std::io::Result<Self> {
         Self::with_wall_clock(store, table, Arc::new(SystemWallClock))
     }
 
@@ -92,21 +157,29 @@ impl SyncService {
         store: Arc<ServerStore>,
         table: &'static MmeTable,
         wall: Arc<dyn WallClock>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let device =
             DeviceId::new(SERVER_DEVICE_ID).unwrap_or_else(|_| unreachable!("a constant valid id"));
-        SyncService {
+        let commit = Arc::new(GroupCommit::new());
+        let writer = DiaryWriter::start(Arc::clone(&store), table, Arc::clone(&commit))?;
+        Ok(SyncService {
             store,
-            commit: Arc::new(GroupCommit::new()),
+            commit,
+            writer,
             clock: Mutex::new(HybridClock::new(device)),
             wall,
             table,
-        }
+        })
     }
 
     /// The MME table summaries are kept with.
     pub fn table(&self) -> &'static MmeTable {
         self.table
+    }
+
+    /// The diary writer (group counts for benchmarks).
+    pub fn diary_writer(&self) -> &DiaryWriter {
+        &self.writer
     }
 
     /// The group-commit coordinator (flush counts for benchmarks).
@@ -128,62 +201,24 @@ impl SyncService {
     /// Validates each change, applies the valid ones with last-writer-wins, and answers once
     /// they are durable. One bad change is rejected alone.
     pub async fn push(&self, patient: Uuid, body: &[u8]) -> Result<PushResponse, SyncError> {
-        let request: PushRequest = parse_json(body)?;
-        validate_device_id(&request.device_id, "device_id")?;
-        if request.changes.len() > MAX_PUSH_CHANGES {
-            return Err(ValidationError::new(
-                "changes",
-                format!("at most {MAX_PUSH_CHANGES} changes per push"),
-            )
-            .into());
-        }
         let now = now_of(self.wall.as_ref());
-        let mut valid: Vec<Entry> = Vec::with_capacity(request.changes.len());
-        let mut rejected = Vec::new();
-        for raw in request.changes {
-            let identity = claimed_identity(&raw);
-            let checked = Entry::from_json(raw).and_then(|entry| {
-                validate_entry(&entry, now)?;
-                validate_rev_not_ahead(&entry.rev, now)?;
-                Ok(entry)
-            });
-            match checked {
-                Ok(entry) => valid.push(entry),
-                Err(error) => rejected.push(rejection(identity, error)),
-            }
-        }
-        if !valid.is_empty() {
-            let store = Arc::clone(&self.store);
-            let table = self.table;
-            let commit = Arc::clone(&self.commit);
-            // The ticket is taken in the blocking task, so a push abandoned by its client
-            // still counts its write for the next flush and for readers.
-            let (applied, ticket) = tokio::task::spawn_blocking(move || {
-                commit.write(|| {
-                    store
-                        .apply_changes(patient, &valid, table, now)
-                        .map(|_| valid)
-                })
+        let ReadPush { valid, rejected } = read_push(body, now)?;
+        let accepted: Vec<Accepted> = valid
+            .iter()
+            .map(|e| Accepted {
+                id: e.id,
+                rev: e.rev.clone(),
             })
-            .await
-            .map_err(|e| {
-                StoreError::Engine(sled::Error::ReportableBug(format!(
-                    "apply task failed: {e}"
-                )))
-            })?;
-            valid = applied?;
+            .collect();
+        let greatest = greatest_rev(&valid).cloned();
+        if !valid.is_empty() {
+            let (_, ticket) = self.writer.apply(patient, valid, now).await?;
             self.commit.wait_durable(&self.store, ticket).await?;
         }
         Ok(PushResponse {
-            accepted: valid
-                .iter()
-                .map(|e| Accepted {
-                    id: e.id,
-                    rev: e.rev.clone(),
-                })
-                .collect(),
+            accepted,
             rejected,
-            server_hlc: self.stamp(greatest_rev(&valid)),
+            server_hlc: self.stamp(greatest.as_ref()),
         })
     }
 

@@ -7,7 +7,11 @@ use taperlog_core::summary::daily_summaries;
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 
+use std::collections::BTreeMap;
+
+use super::keys::entry_key;
 use super::*;
+use crate::store::{ServerStore, StoreError};
 
 const NOW: OffsetDateTime = datetime!(2026-11-21 12:00 UTC);
 
@@ -192,6 +196,88 @@ fn pages_follow_the_change_log() {
     );
 }
 
+#[test]
+fn a_push_that_fails_in_a_group_fails_alone() {
+    let (_dir, store) = store();
+    let (good, broken) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut clock = HybridClock::new(DeviceId::new("a").unwrap());
+    let mut note = |text: &str| {
+        Entry::live(
+            Uuid::now_v7(),
+            datetime!(2026-11-20 08:00 +01:00),
+            Body::Note(NoteBody { text: text.into() }),
+            clock.now(1),
+        )
+    };
+    let (first, second) = (note("first"), note("second"));
+    let (unreadable, fine) = (note("stored value unreadable"), note("fine"));
+    // A stored record of an unknown format makes the broken patient's push fail.
+    store
+        .trees
+        .diary
+        .insert(entry_key(broken, unreadable.id), b"\x09garbage".to_vec())
+        .unwrap();
+    let broken_push = [fine.clone(), unreadable.clone()];
+    let pushes = [
+        PushToApply {
+            patient: good,
+            changes: std::slice::from_ref(&first),
+            received_at: NOW,
+        },
+        PushToApply {
+            patient: broken,
+            changes: &broken_push,
+            received_at: NOW,
+        },
+        PushToApply {
+            patient: good,
+            changes: std::slice::from_ref(&second),
+            received_at: NOW,
+        },
+    ];
+    let outcomes = store.apply_pushes(&pushes, DEFAULT_MME_TABLE).unwrap();
+    assert_eq!(
+        outcomes[0].as_ref().unwrap(),
+        &vec![ChangeOutcome::Applied(1)]
+    );
+    assert!(matches!(outcomes[1], Err(StoreError::Format { .. })));
+    assert_eq!(
+        outcomes[2].as_ref().unwrap(),
+        &vec![ChangeOutcome::Applied(2)]
+    );
+    let page = store.changes_after(good, 0, 10).unwrap();
+    assert_eq!(page.changes, vec![first, second]);
+    // Nothing of the failed push went in, not even its valid first change.
+    assert_eq!(store.entry_revision(broken, fine.id).unwrap(), None);
+    assert!(
+        store
+            .changes_after(broken, 0, 10)
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+    assert_eq!(
+        store.patient_activity(broken).unwrap(),
+        PatientActivity::default()
+    );
+    assert!(store.patient_activity(good).unwrap().last_sync_at.is_some());
+}
+
+#[test]
+fn a_pull_never_moves_last_sync_back() {
+    let (_dir, store) = store();
+    let patient = Uuid::now_v7();
+    store.note_pull(patient, NOW).unwrap();
+    store.note_pull(patient, NOW - Duration::hours(1)).unwrap();
+    store
+        .apply_changes(patient, &[], DEFAULT_MME_TABLE, NOW - Duration::hours(2))
+        .unwrap();
+    assert_eq!(
+        store.patient_activity(patient).unwrap().last_sync_at,
+        Some(NOW)
+    );
+}
+
 fn body_strategy() -> impl Strategy<Value = Body> {
     prop_oneof![
         (1u32..100).prop_map(|mg| oxycodone(f64::from(mg))),
@@ -214,7 +300,7 @@ proptest! {
         ops in proptest::collection::vec((0usize..6, 0i64..240, body_strategy(), proptest::bool::weighted(0.2), 1usize..4), 1..40)
     ) {
         let (_dir, store) = store();
-        let patient = Uuid::now_v7();
+        let (patient, other) = (Uuid::now_v7(), Uuid::now_v7());
         let mut clock = HybridClock::new(DeviceId::new("dev").unwrap());
         let ids: Vec<Uuid> = (0..6).map(|_| Uuid::now_v7()).collect();
         let mut latest: BTreeMap<Uuid, Entry> = BTreeMap::new();
@@ -228,7 +314,21 @@ proptest! {
             latest.insert(entry.id, entry.clone());
             batch.push(entry);
             if batch.len() >= batch_size {
-                store.apply_changes(patient, &batch, DEFAULT_MME_TABLE, NOW).unwrap();
+                if batch_size == 3 {
+                    // Two pushes and another patient's in one group, as the writer groups
+                    // concurrent pushes: each builds on the writes before it.
+                    let (first, second) = batch.split_at(1);
+                    let pushes = [
+                        PushToApply { patient, changes: first, received_at: NOW },
+                        PushToApply { patient: other, changes: &batch, received_at: NOW },
+                        PushToApply { patient, changes: second, received_at: NOW },
+                    ];
+                    for outcome in store.apply_pushes(&pushes, DEFAULT_MME_TABLE).unwrap() {
+                        outcome.unwrap();
+                    }
+                } else {
+                    store.apply_changes(patient, &batch, DEFAULT_MME_TABLE, NOW).unwrap();
+                }
                 // A retried push changes nothing.
                 store.apply_changes(patient, &batch, DEFAULT_MME_TABLE, NOW).unwrap();
                 batch.clear();
@@ -244,5 +344,28 @@ proptest! {
             prop_assert_eq!(s.entries, e.entries);
             prop_assert_eq!(s.pain_nrs_max, e.pain_nrs_max);
         }
+        // Paging through the change log in small pages yields each entry once, at its
+        // latest revision, although edits left stale pointers behind.
+        let mut pulled: BTreeMap<Uuid, Entry> = BTreeMap::new();
+        let mut cursor = 0;
+        loop {
+            let page = store.changes_after(patient, cursor, 2).unwrap();
+            prop_assert!(page.last_seq >= cursor);
+            for change in page.changes {
+                prop_assert!(pulled.insert(change.id, change).is_none(), "pulled twice");
+            }
+            cursor = page.last_seq;
+            if !page.more {
+                break;
+            }
+        }
+        prop_assert_eq!(&pulled, &latest);
+        // The entries found by day are exactly the live ones.
+        let mut live: Vec<Entry> = latest.into_values().filter(|e| !e.deleted).collect();
+        live.sort_by_key(|e| (e.occurred_at, e.id));
+        let found = store
+            .entries_between(patient, date!(2026 - 10 - 01), date!(2026 - 12 - 31))
+            .unwrap();
+        prop_assert_eq!(found, live);
     }
 }

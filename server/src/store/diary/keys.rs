@@ -1,0 +1,228 @@
+//! The diary's key layout: one sled tree, every key starting with a kind byte and the
+//! patient id, so that one `apply_batch` writes a whole group of pushes atomically (sled
+//! batches are atomic within one tree) and a patient's records of a kind sort together.
+
+use taperlog_core::model::{Entry, EntryId};
+use time::Date;
+use uuid::Uuid;
+
+use super::super::StoreError;
+use super::super::codec::FORMAT_VERSION;
+
+/// The name of the diary's tree.
+pub(crate) const TREE: &str = "diary";
+
+/// `E` ‖ patient ‖ entry id → the entry's latest revision and its sequence number.
+pub(super) const ENTRY: u8 = b'E';
+/// `C` ‖ patient ‖ first sequence number → the entry ids of one push's applied changes,
+/// at that sequence number and the ones after it: the change log pulls read. A pointer whose
+/// entry has since changed again is stale (the entry's record holds its current number) and
+/// is skipped, so applying a change never rewrites an older part of the log.
+pub(super) const CHANGE: u8 = b'C';
+/// `N` ‖ patient → the patient's last sequence number.
+pub(super) const LAST_SEQ: u8 = b'N';
+/// `K` ‖ patient ‖ day → the day's contributions by entry id.
+pub(super) const CONTRIBUTIONS: u8 = b'K';
+/// `S` ‖ patient ‖ day → the day's summary.
+pub(super) const SUMMARY: u8 = b'S';
+/// `A` ‖ patient → what the latest entry says of the patient (kept by pushes).
+pub(super) const ENTRY_ACTIVITY: u8 = b'A';
+/// `Y` ‖ patient → when a device of the patient last synced (kept by pushes and pulls;
+/// apart from `A` so that a pull never races a push over one record).
+pub(super) const LAST_SYNC: u8 = b'Y';
+
+/// Names of each kind for error messages.
+pub(super) fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        ENTRY => "diary/entry",
+        CHANGE => "diary/change",
+        LAST_SEQ => "diary/last_seq",
+        CONTRIBUTIONS => "diary/contributions",
+        SUMMARY => "diary/summary",
+        ENTRY_ACTIVITY => "diary/entry_activity",
+        LAST_SYNC => "diary/last_sync",
+        _ => "diary",
+    }
+}
+
+/// The prefix of every key of `kind` for `patient`.
+pub(super) fn patient_key(kind: u8, patient: Uuid) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 16 + 16);
+    key.push(kind);
+    key.extend_from_slice(patient.as_bytes());
+    key
+}
+
+/// `kind` ‖ patient ‖ `rest`.
+pub(super) fn key(kind: u8, patient: Uuid, rest: &[u8]) -> Vec<u8> {
+    let mut key = patient_key(kind, patient);
+    key.extend_from_slice(rest);
+    key
+}
+
+/// The key of an entry.
+pub(super) fn entry_key(patient: Uuid, id: EntryId) -> Vec<u8> {
+    key(ENTRY, patient, id.as_bytes())
+}
+
+/// The key of a change-log position.
+pub(super) fn change_key(patient: Uuid, seq: u64) -> Vec<u8> {
+    key(CHANGE, patient, &seq.to_be_bytes())
+}
+
+/// The key of a day's record of `kind` (contributions or summary).
+pub(super) fn day_key(kind: u8, patient: Uuid, date: Date) -> Vec<u8> {
+    key(kind, patient, &date_bytes(date))
+}
+
+/// Where the part after the patient id starts in every key.
+pub(super) const REST: usize = 17;
+
+/// A date as 4 bytes that sort in calendar order.
+fn date_bytes(date: Date) -> [u8; 4] {
+    ((i64::from(date.to_julian_day()) + (1 << 31)) as u32).to_be_bytes()
+}
+
+/// The date of a day key.
+pub(super) fn date_of_key(key: &[u8]) -> Result<Date, StoreError> {
+    let bad = || StoreError::Format {
+        tree: TREE,
+        detail: "bad day key".into(),
+    };
+    let raw = u32::from_be_bytes(
+        key.get(REST..REST + 4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    Date::from_julian_day((i64::from(raw) - (1 << 31)) as i32).map_err(|_| bad())
+}
+
+/// A big-endian u64 (sequence numbers in keys).
+pub(super) fn u64_of(bytes: &[u8]) -> Result<u64, StoreError> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Format {
+            tree: TREE,
+            detail: "bad sequence number".into(),
+        })
+}
+
+/// A sequence-number record: the format version, then the number.
+pub(super) fn encode_seq(seq: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(9);
+    bytes.push(FORMAT_VERSION);
+    bytes.extend_from_slice(&seq.to_be_bytes());
+    bytes
+}
+
+/// Reads a record written by [`encode_seq`].
+pub(super) fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, rest)) => u64_of(rest),
+        _ => Err(StoreError::Format {
+            tree: kind_name(LAST_SEQ),
+            detail: "unknown format".into(),
+        }),
+    }
+}
+
+/// A change-log record: the format version, then 16 bytes per entry id.
+pub(super) fn encode_log(ids: &[EntryId]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + 16 * ids.len());
+    bytes.push(FORMAT_VERSION);
+    for id in ids {
+        bytes.extend_from_slice(id.as_bytes());
+    }
+    bytes
+}
+
+/// Reads a record written by [`encode_log`].
+pub(super) fn decode_log(bytes: &[u8]) -> Result<Vec<EntryId>, StoreError> {
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, ids)) if ids.len() % 16 == 0 => Ok(ids
+            .chunks_exact(16)
+            .filter_map(|id| Uuid::from_slice(id).ok())
+            .collect()),
+        _ => Err(StoreError::Format {
+            tree: kind_name(CHANGE),
+            detail: "unknown format".into(),
+        }),
+    }
+}
+
+/// An entry record: the format version, the sequence number of its latest change, then the
+/// entry as JSON. The sequence number lives here, not in an index of its own, so that
+/// applying a change reads one record and writes two (entry and change log).
+pub(super) fn encode_entry(seq: u64, entry: &Entry) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::with_capacity(384);
+    bytes.push(FORMAT_VERSION);
+    bytes.extend_from_slice(&seq.to_be_bytes());
+    serde_json::to_writer(&mut bytes, entry).map_err(|e| StoreError::Format {
+        tree: kind_name(ENTRY),
+        detail: e.to_string(),
+    })?;
+    Ok(bytes)
+}
+
+/// Reads a record written by [`encode_entry`]: (sequence number, entry).
+pub(super) fn decode_entry(bytes: &[u8]) -> Result<(u64, Entry), StoreError> {
+    let bad = |detail: String| StoreError::Format {
+        tree: kind_name(ENTRY),
+        detail,
+    };
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, rest)) if rest.len() >= 8 => {
+            let (seq, json) = rest.split_at(8);
+            let entry = Entry::from_json_slice(json)
+                .map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+            Ok((u64_of(seq)?, entry))
+        }
+        Some((&FORMAT_VERSION, _)) => Err(bad("truncated record".into())),
+        Some((version, _)) => Err(bad(format!("unknown format version {version}"))),
+        None => Err(bad("empty value".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn day_keys_sort_in_calendar_order_and_read_back() {
+        let patient = Uuid::now_v7();
+        let days = [
+            date!(1999 - 12 - 31),
+            date!(2026 - 01 - 01),
+            date!(2026 - 11 - 23),
+        ];
+        let keys: Vec<Vec<u8>> = days.iter().map(|d| day_key(SUMMARY, patient, *d)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        for (key, day) in keys.iter().zip(days) {
+            assert_eq!(date_of_key(key).unwrap(), day);
+        }
+    }
+
+    #[test]
+    fn records_read_back_and_unknown_formats_are_refused() {
+        let ids = [Uuid::now_v7(), Uuid::now_v7()];
+        assert_eq!(decode_log(&encode_log(&ids)).unwrap(), ids);
+        assert_eq!(decode_seq(&encode_seq(42)).unwrap(), 42);
+        let mut newer = encode_log(&ids);
+        newer[0] = FORMAT_VERSION + 1;
+        assert!(decode_log(&newer).is_err());
+        assert!(decode_log(&encode_log(&ids)[..20]).is_err());
+        assert!(decode_seq(&[FORMAT_VERSION + 1, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
+        assert!(decode_entry(&[]).is_err());
+        assert!(decode_entry(&[FORMAT_VERSION, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn change_keys_sort_by_sequence_number() {
+        let patient = Uuid::now_v7();
+        assert!(change_key(patient, 255) < change_key(patient, 256));
+        assert!(change_key(patient, u64::MAX) < patient_key(CHANGE + 1, patient));
+    }
+}

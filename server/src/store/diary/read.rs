@@ -1,0 +1,195 @@
+//! Reading the diary: pages of the change log, entries by day, daily summaries, activity.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use taperlog_core::model::{Entry, EntryId};
+use taperlog_core::summary::{DailySummary, DayContribution};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::super::codec::decode;
+use super::super::{ServerStore, StoreError};
+use super::keys::{
+    CHANGE, CONTRIBUTIONS, ENTRY, ENTRY_ACTIVITY, LAST_SYNC, REST, SUMMARY, change_key,
+    date_of_key, day_key, decode_entry, decode_log, entry_key, kind_name, patient_key, u64_of,
+};
+use super::{ChangePage, EntryActivity, PatientActivity};
+
+/// One day's contributions by entry.
+type DayRecord = BTreeMap<EntryId, DayContribution>;
+
+impl ServerStore {
+    /// The patient's activity (empty before their first sync).
+    pub fn patient_activity(&self, patient: Uuid) -> Result<PatientActivity, StoreError> {
+        let tree = &self.trees.diary;
+        let entries: EntryActivity = match tree.get(patient_key(ENTRY_ACTIVITY, patient))? {
+            Some(bytes) => decode(kind_name(ENTRY_ACTIVITY), &bytes)?,
+            None => EntryActivity::default(),
+        };
+        let last_sync_at = match tree.get(patient_key(LAST_SYNC, patient))? {
+            Some(bytes) => {
+                let millis: i64 = decode(kind_name(LAST_SYNC), &bytes)?;
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+            }
+            None => None,
+        };
+        Ok(PatientActivity {
+            last_entry_at: entries.last_entry_at,
+            last_sync_at,
+            latest_offset_seconds: entries.latest_offset_seconds,
+        })
+    }
+
+    /// Up to `limit` changes of a patient after sequence number `after`.
+    pub fn changes_after(
+        &self,
+        patient: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        let tree = &self.trees.diary;
+        let wanted = after.saturating_add(1);
+        // The record holding `wanted` may start before it.
+        let start = match tree
+            .range(patient_key(CHANGE, patient)..=change_key(patient, wanted))
+            .next_back()
+        {
+            Some(item) => item?.0.to_vec(),
+            None => change_key(patient, wanted),
+        };
+        let mut page = ChangePage {
+            changes: Vec::new(),
+            last_seq: after,
+            more: false,
+        };
+        'records: for item in tree.range(start..=change_key(patient, u64::MAX)) {
+            let (key, bytes) = item?;
+            let first = u64_of(&key[REST..])?;
+            for (seq, id) in (first..).zip(decode_log(&bytes)?) {
+                if seq < wanted {
+                    continue;
+                }
+                if page.changes.len() == limit {
+                    page.more = true;
+                    break 'records;
+                }
+                // A pointer is current when the entry still has this sequence number.
+                if let Some(bytes) = tree.get(entry_key(patient, id))? {
+                    let (current, entry) = decode_entry(&bytes)?;
+                    if current == seq {
+                        page.changes.push(entry);
+                    }
+                }
+                page.last_seq = seq;
+            }
+        }
+        Ok(page)
+    }
+
+    /// The patient's live entries whose local day lies in `from..=to`, by time.
+    pub fn entries_between(
+        &self,
+        patient: Uuid,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<Entry>, StoreError> {
+        // Every live entry contributes to its own local day (marked `logged`), so the days'
+        // contributions are the index of entries by day.
+        let mut ids = BTreeSet::new();
+        for (_, by_entry) in self.contributions_by_day(patient, from, to)? {
+            ids.extend(
+                by_entry
+                    .into_iter()
+                    .filter(|(_, item)| item.logged)
+                    .map(|(id, _)| id),
+            );
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(bytes) = self.trees.diary.get(entry_key(patient, id))? {
+                let (_, entry) = decode_entry(&bytes)?;
+                if !entry.deleted {
+                    found.push(entry);
+                }
+            }
+        }
+        found.sort_by_key(|e| (e.occurred_at, e.id));
+        Ok(found)
+    }
+
+    /// The patient's daily summaries (days with data) in `from..=to`, kept current on every
+    /// accepted change.
+    pub fn daily_summaries(
+        &self,
+        patient: Uuid,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<DailySummary>, StoreError> {
+        self.trees
+            .diary
+            .range(day_key(SUMMARY, patient, from)..=day_key(SUMMARY, patient, to))
+            .values()
+            .map(|bytes| decode(kind_name(SUMMARY), &bytes?))
+            .collect()
+    }
+
+    /// All of the patient's daily summaries, oldest first.
+    pub fn all_daily_summaries(&self, patient: Uuid) -> Result<Vec<DailySummary>, StoreError> {
+        self.trees
+            .diary
+            .scan_prefix(patient_key(SUMMARY, patient))
+            .values()
+            .map(|bytes| decode(kind_name(SUMMARY), &bytes?))
+            .collect()
+    }
+
+    /// The patient's day contributions in `from..=to` (to re-summarise with another MME table).
+    pub fn day_contributions(
+        &self,
+        patient: Uuid,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(Date, Vec<DayContribution>)>, StoreError> {
+        Ok(self
+            .contributions_by_day(patient, from, to)?
+            .into_iter()
+            .map(|(date, by_entry)| (date, by_entry.into_values().collect()))
+            .collect())
+    }
+
+    fn contributions_by_day(
+        &self,
+        patient: Uuid,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(Date, DayRecord)>, StoreError> {
+        self.trees
+            .diary
+            .range(day_key(CONTRIBUTIONS, patient, from)..=day_key(CONTRIBUTIONS, patient, to))
+            .map(|item| {
+                let (key, bytes) = item?;
+                Ok((
+                    date_of_key(&key)?,
+                    decode(kind_name(CONTRIBUTIONS), &bytes)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The latest revision the server holds of an entry (tombstones included).
+    pub fn entry_revision(&self, patient: Uuid, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        match self.trees.diary.get(entry_key(patient, id))? {
+            Some(bytes) => Ok(Some(decode_entry(&bytes)?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// How many entry revisions (live and deleted) the server holds for a patient.
+    pub fn entry_count(&self, patient: Uuid) -> Result<usize, StoreError> {
+        Ok(self
+            .trees
+            .diary
+            .scan_prefix(patient_key(ENTRY, patient))
+            .count())
+    }
+}
