@@ -6,6 +6,7 @@
 //! the thread hand-offs) is paid per group rather than per push. Group commit
 //! ([`GroupCommit`]) then makes each group durable with shared flushes.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -136,7 +137,17 @@ fn write_groups(
                 received_at: job.received_at,
             })
             .collect();
-        let (written, ticket) = commit.write(|| store.apply_pushes(&pushes, table));
+        // A panic while applying (a bug, not bad input) fails this group's pushes, not the
+        // writer: every later push would otherwise fail until a restart.
+        let (written, ticket) = commit.write(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| store.apply_pushes(&pushes, table)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("applying a group of pushes panicked; the group failed");
+                    Err(StoreError::WriteFailed(
+                        "applying the push failed unexpectedly".into(),
+                    ))
+                })
+        });
         drop(pushes);
         groups.fetch_add(1, Ordering::Relaxed);
         match written {

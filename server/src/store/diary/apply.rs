@@ -241,21 +241,17 @@ impl ServerStore {
 
     /// Notes that a patient's device pulled (for `last_sync_at`).
     pub fn note_pull(&self, patient: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-        // A push of the same patient may write this record at the same moment: each keeps
-        // the later time, so `last_sync_at` never moves backwards for long.
-        let mut failed = None;
+        // Under the writers' lock: a group writes this record too, from what it read before.
+        let _writing = self
+            .diary_writes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = patient_key(LAST_SYNC, patient);
+        let stored = self.trees.diary.get(&key)?;
         self.trees
             .diary
-            .update_and_fetch(patient_key(LAST_SYNC, patient), |stored| {
-                match later_sync(stored, now) {
-                    Ok(bytes) => Some(bytes),
-                    Err(e) => {
-                        failed = Some(e);
-                        stored.map(<[u8]>::to_vec)
-                    }
-                }
-            })?;
-        failed.map_or(Ok(()), Err)
+            .insert(key, later_sync(stored.as_deref(), now)?)?;
+        Ok(())
     }
 }
 

@@ -27,8 +27,8 @@ pub(super) const CONTRIBUTIONS: u8 = b'K';
 pub(super) const SUMMARY: u8 = b'S';
 /// `A` ‖ patient → what the latest entry says of the patient (kept by pushes).
 pub(super) const ENTRY_ACTIVITY: u8 = b'A';
-/// `Y` ‖ patient → when a device of the patient last synced (kept by pushes and pulls;
-/// apart from `A` so that a pull never races a push over one record).
+/// `Y` ‖ patient → when a device of the patient last synced (kept by pushes and pulls,
+/// both under the writers' lock; apart from `A`, which only pushes write).
 pub(super) const LAST_SYNC: u8 = b'Y';
 
 /// Names of each kind for error messages.
