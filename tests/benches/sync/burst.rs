@@ -185,11 +185,9 @@ const SERVER: usize = 0;
 const PHONES: usize = 1;
 
 /// CPU time used so far by this process's server threads and phone threads, from
-/// `/proc/self/task` (Linux; `None` elsewhere). The phones and the server share the
-/// machine's cores, so the split says how much of a round the server itself costs.
+/// `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). The phones and the server share
+/// the machine's cores, so the split says how much of a round the server itself costs.
 fn cpu_by_thread_kind() -> Option<[Duration; 2]> {
-    // Clock ticks per second of /proc's times: 100 on every Linux this runs on.
-    const TICKS_PER_SECOND: u64 = 100;
     let mut totals = [0u64; 2];
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let path = task.ok()?.path();
@@ -204,14 +202,12 @@ fn cpu_by_thread_kind() -> Option<[Duration; 2]> {
         } else {
             continue;
         };
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
-        totals[kind] += ticks(14).unwrap_or(0) + ticks(15).unwrap_or(0);
+        // The first field is the nanoseconds the thread has run on a CPU.
+        let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        totals[kind] += on_cpu;
     }
-    Some(totals.map(|t| Duration::from_millis(t * 1000 / TICKS_PER_SECOND)))
+    Some(totals.map(Duration::from_nanos))
 }
