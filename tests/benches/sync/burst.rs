@@ -70,6 +70,8 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
                     push(&agent, &url, &token, &push_body(&device, warm), warm.len());
                     let bodies: Vec<Vec<u8>> = chunks.map(|c| push_body(&device, c)).collect();
                     let mut latencies = Vec::with_capacity(BURST_ROUNDS);
+                    // Ready: the CPU times are read once every phone is here.
+                    barrier.wait();
                     for body in &bodies {
                         barrier.wait();
                         let started = Instant::now();
@@ -77,6 +79,8 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
                         latencies.push(started.elapsed());
                         barrier.wait();
                     }
+                    // Stay alive until the CPU times are read.
+                    barrier.wait();
                     latencies
                 })
                 .expect("phone thread")
@@ -85,6 +89,7 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
     let mut round_flushes = Vec::new();
     let mut round_groups = Vec::new();
     let mut round_walls = Vec::new();
+    barrier.wait();
     let cpu_before = cpu_by_thread_kind();
     for _ in 0..BURST_ROUNDS {
         // Let every thread settle at the barrier (warm-ups done) before the release.
@@ -97,6 +102,7 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
         round_groups.push(server.write_groups() - groups);
     }
     let cpu_after = cpu_by_thread_kind();
+    barrier.wait();
     let mut latencies: Vec<Duration> = threads
         .into_iter()
         .flat_map(|t| t.join().expect("device thread"))
