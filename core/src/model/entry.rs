@@ -166,8 +166,8 @@ impl Entry {
         let (device_id, rev) = checked_identity(wire.device_id, &wire.rev)?;
         let body = match (wire.deleted, wire.body) {
             (true, _) => None,
+            // serde reads `"body": null` as `None`, as it does an absent body.
             (false, None) => return Err(body_required()),
-            (false, Some(raw)) if raw.get().trim() == "null" => return Err(body_required()),
             (false, Some(raw)) => Some(parse_body_text(wire.kind, raw.get())?),
         };
         Ok(Entry {
