@@ -1,34 +1,38 @@
 //! 2. 200 devices at once.
 
-use std::sync::{Arc, Barrier};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::diary::{diary, push_body};
+use crate::phones::{Phone, Phones, push_request};
 use crate::report::{Row, fresh_sled, ms, percentile};
-use crate::server::{BenchServer, agent, push};
+use crate::server::BenchServer;
 use crate::{BURST_ROUNDS, CHANGES_PER_DEVICE, DEVICES};
 
 pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), rows: &mut Vec<Row>) {
     let patients: Vec<(String, String)> = (0..DEVICES).map(|_| server.patient(clinician)).collect();
-    let url = server.url("/v1/sync/push");
+    let addr = server.base_url.trim_start_matches("http://").to_string();
+    let phone = |device: &str, token: &str, pushes: usize, seed: u64| {
+        let entries = diary(device, pushes * CHANGES_PER_DEVICE, seed);
+        Phone {
+            requests: entries
+                .chunks(CHANGES_PER_DEVICE)
+                .map(|c| push_request(&addr, "/v1/sync/push", token, &push_body(device, c)))
+                .collect(),
+            changes_per_push: CHANGES_PER_DEVICE,
+        }
+    };
 
-    // Baselines: one device alone, and one raw sled flush of ten entries.
+    // Baselines: one device alone (same load generator), and one raw sled flush of ten
+    // entries.
     let alone = {
-        let agent = agent();
-        let device = "alone-0";
-        let entries = diary(device, 40 * CHANGES_PER_DEVICE, 77);
-        let mut times: Vec<Duration> = entries
-            .chunks(CHANGES_PER_DEVICE)
-            .map(|chunk| {
-                let body = push_body(device, chunk);
-                let started = Instant::now();
-                push(&agent, &url, &patients[0].1, &body, chunk.len());
-                started.elapsed()
-            })
-            .collect();
+        const PUSHES: usize = 40;
+        let phones = Phones::start(
+            addr.clone(),
+            vec![phone("alone-0", &patients[0].1, PUSHES + 1, 77)],
+        );
+        let mut times: Vec<Duration> = (0..PUSHES).flat_map(|_| phones.round()).collect();
         times.sort();
-        percentile(&times[5..], 50.0)
+        percentile(&times, 50.0)
     };
     let raw_flush = {
         let dir = tempfile::tempdir().expect("temp");
@@ -51,62 +55,29 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
         percentile(&times, 50.0)
     };
 
-    let barrier = Arc::new(Barrier::new(DEVICES + 1));
-    let threads: Vec<JoinHandle<Vec<Duration>>> = patients
+    // Every phone's pushes prepared: a warm-up (connections open, caches warm) and one per
+    // round.
+    let prepared: Vec<Phone> = patients
         .iter()
         .enumerate()
-        .map(|(d, (_, token))| {
-            let (barrier, url, token) = (Arc::clone(&barrier), url.clone(), token.clone());
-            // Named, so that a profile tells the phones' CPU from the server's.
-            let thread = std::thread::Builder::new().name(format!("phone-{d}"));
-            thread
-                .spawn(move || {
-                    let device = format!("burst-{d}");
-                    let entries = diary(&device, (BURST_ROUNDS + 1) * CHANGES_PER_DEVICE, d as u64);
-                    let mut chunks = entries.chunks(CHANGES_PER_DEVICE);
-                    let agent = agent();
-                    // Warm the connection so that the burst measures pushes, not TCP handshakes.
-                    let warm = chunks.next().expect("warm-up chunk");
-                    push(&agent, &url, &token, &push_body(&device, warm), warm.len());
-                    let bodies: Vec<Vec<u8>> = chunks.map(|c| push_body(&device, c)).collect();
-                    let mut latencies = Vec::with_capacity(BURST_ROUNDS);
-                    // Ready: the CPU times are read once every phone is here.
-                    barrier.wait();
-                    for body in &bodies {
-                        barrier.wait();
-                        let started = Instant::now();
-                        push(&agent, &url, &token, body, CHANGES_PER_DEVICE);
-                        latencies.push(started.elapsed());
-                        barrier.wait();
-                    }
-                    // Stay alive until the CPU times are read.
-                    barrier.wait();
-                    latencies
-                })
-                .expect("phone thread")
-        })
+        .map(|(d, (_, token))| phone(&format!("burst-{d}"), token, BURST_ROUNDS + 1, d as u64))
         .collect();
+    let phones = Phones::start(addr.clone(), prepared);
     let mut round_flushes = Vec::new();
     let mut round_groups = Vec::new();
     let mut round_walls = Vec::new();
-    barrier.wait();
+    let mut latencies = Vec::with_capacity(DEVICES * BURST_ROUNDS);
     let cpu_before = cpu_by_thread_kind();
     for _ in 0..BURST_ROUNDS {
-        // Let every thread settle at the barrier (warm-ups done) before the release.
         let (flushes, groups) = (server.flushes(), server.write_groups());
-        barrier.wait();
         let started = Instant::now();
-        barrier.wait();
+        latencies.extend(phones.round());
         round_walls.push(started.elapsed());
         round_flushes.push(server.flushes() - flushes);
         round_groups.push(server.write_groups() - groups);
     }
     let cpu_after = cpu_by_thread_kind();
-    barrier.wait();
-    let mut latencies: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().expect("device thread"))
-        .collect();
+    drop(phones);
     latencies.sort();
     let p50 = percentile(&latencies, 50.0);
     let p99 = percentile(&latencies, 99.0);
@@ -158,16 +129,26 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
     });
     let wall_sum: Duration = round_walls.iter().sum();
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        let per_round = |kind: usize| (after[kind] - before[kind]) / BURST_ROUNDS as u32;
+        let per_round = |kinds: &[ThreadKind]| {
+            kinds
+                .iter()
+                .map(|k| after.since(&before, *k))
+                .sum::<Duration>()
+                / BURST_ROUNDS as u32
+        };
+        let server = per_round(&[ThreadKind::Http, ThreadKind::Writer, ThreadKind::SledIo]);
+        let phones = per_round(&[ThreadKind::Phones]);
         rows.push(Row {
             bench: "2 burst",
-            what: "CPU per round: server threads (baseline: the 200 phone threads)".into(),
-            value: ms(per_round(SERVER)),
-            baseline: ms(per_round(PHONES)),
-            ratio: format!(
-                "{:.2}",
-                per_round(SERVER).as_secs_f64() / per_round(PHONES).as_secs_f64()
+            what: format!(
+                "CPU per round: server threads (HTTP workers {} + diary writer {} + sled I/O {}); baseline: the phones' load generator",
+                ms(per_round(&[ThreadKind::Http])),
+                ms(per_round(&[ThreadKind::Writer])),
+                ms(per_round(&[ThreadKind::SledIo])),
             ),
+            value: ms(server),
+            baseline: ms(phones),
+            ratio: format!("{:.2}", server.as_secs_f64() / phones.as_secs_f64()),
             goal: "",
         });
     }
@@ -184,27 +165,37 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
     });
 }
 
-/// Index of the server's threads (tokio workers, diary writer, sled's I/O) in
-/// [`cpu_by_thread_kind`].
-const SERVER: usize = 0;
-/// Index of the phone threads.
-const PHONES: usize = 1;
+/// Whose a thread is, for the CPU split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThreadKind {
+    /// The server's tokio workers: HTTP, auth, reading pushes.
+    Http,
+    /// The diary writer thread.
+    Writer,
+    /// sled's I/O threads and log flusher.
+    SledIo,
+    /// The phones' load generator.
+    Phones,
+}
 
-/// CPU time used so far by this process's server threads and phone threads, from
-/// `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). The phones and the server share
-/// the machine's cores, so the split says how much of a round the server itself costs.
-fn cpu_by_thread_kind() -> Option<[Duration; 2]> {
-    let mut totals = [0u64; 2];
+/// CPU time used so far by each server or phone thread of this process (by thread id),
+/// from `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). The phones and the server
+/// share the machine's cores, so the split says how much of a round the server itself costs.
+struct CpuSnapshot(std::collections::HashMap<String, (ThreadKind, u64)>);
+
+fn cpu_by_thread_kind() -> Option<CpuSnapshot> {
+    let mut threads = std::collections::HashMap::new();
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let path = task.ok()?.path();
         let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        let kind = if name.starts_with("phone-") {
-            PHONES
-        } else if ["tokio-rt-worker", "diary-writer", "sled-io", "log flusher"]
-            .iter()
-            .any(|server| name.starts_with(server))
-        {
-            SERVER
+        let kind = if name.starts_with("phones") {
+            ThreadKind::Phones
+        } else if name.starts_with("tokio-rt-worker") {
+            ThreadKind::Http
+        } else if name.starts_with("diary-writer") {
+            ThreadKind::Writer
+        } else if name.starts_with("sled-io") || name.starts_with("log flusher") {
+            ThreadKind::SledIo
         } else {
             continue;
         };
@@ -213,7 +204,22 @@ fn cpu_by_thread_kind() -> Option<[Duration; 2]> {
             .ok()
             .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
             .unwrap_or(0);
-        totals[kind] += on_cpu;
+        let tid = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        threads.insert(tid.unwrap_or_default(), (kind, on_cpu));
     }
-    Some(totals.map(Duration::from_nanos))
+    Some(CpuSnapshot(threads))
+}
+
+impl CpuSnapshot {
+    /// CPU used since `before` by threads of `kind` alive now (a sled I/O thread that
+    /// ended in between is not counted: a slight undercount of the server).
+    fn since(&self, before: &CpuSnapshot, kind: ThreadKind) -> Duration {
+        let used: u64 = self
+            .0
+            .iter()
+            .filter(|(_, (k, _))| *k == kind)
+            .map(|(tid, (_, now))| now.saturating_sub(before.0.get(tid).map_or(0, |(_, b)| *b)))
+            .sum();
+        Duration::from_nanos(used)
+    }
 }

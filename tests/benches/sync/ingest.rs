@@ -151,12 +151,13 @@ fn ratios(rounds: &[Round], part: impl Fn(&Round) -> Duration) -> String {
 }
 
 /// Push ingest: rounds of raw sled, the store alone, request reading and HTTP, interleaved
-/// so that a noisy moment of the machine hits one round, not one side of a ratio.
+/// so that a noisy moment of the machine hits one round, not one side of a ratio. Returns
+/// the raw baseline's rate.
 pub(crate) fn bench_ingest(
     server: &BenchServer,
     clinician: &(String, String),
     rows: &mut Vec<Row>,
-) {
+) -> f64 {
     let rounds: Vec<Round> = (0..INGEST_ROUNDS)
         .map(|round| ingest_round(server, clinician, round))
         .collect();
@@ -209,4 +210,5 @@ pub(crate) fn bench_ingest(
         ratio: "".into(),
         goal: "",
     });
+    raw_rate
 }

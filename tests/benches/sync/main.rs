@@ -6,6 +6,8 @@
 //! 1. Push ingest of a realistic diary in batches of 500 (`POST /v1/sync/push`) against a
 //!    raw sled batch insert + flush of the same entries' JSON bytes; plus the server store
 //!    alone (`ServerStore::apply_changes` + flush, no HTTP) to show where the time goes.
+//!    1b. The same with 4 phones pushing at once, against raw sled written by 4 threads at
+//!    once.
 //! 2. 200 devices (200 patients) each pushing 10 changes at once: acknowledgement latency
 //!    and the flushes group commit performed, against one push alone and one raw flush.
 //! 3. Pull of 100k changes with `limit=1000` against a raw sled scan of the same values.
@@ -25,6 +27,8 @@ mod burst;
 mod client;
 mod diary;
 mod ingest;
+mod ingest_at_once;
+mod phones;
 mod pull;
 mod report;
 mod server;
@@ -48,7 +52,7 @@ pub(crate) const DEVICES: usize = 200;
 /// Changes in each of their pushes.
 pub(crate) const CHANGES_PER_DEVICE: usize = 10;
 /// Rounds of the 200-device burst (more samples for the percentiles).
-pub(crate) const BURST_ROUNDS: usize = 5;
+pub(crate) const BURST_ROUNDS: usize = 10;
 /// Changes pulled in the pull benchmark.
 pub(crate) const PULL_CHANGES: usize = 100_000;
 /// Page size of the pull.
@@ -78,7 +82,12 @@ fn main() {
     let mut rows = Vec::new();
     if selected("ingest") {
         eprintln!("push ingest ...");
-        ingest::bench_ingest(&server, &clinician, &mut rows);
+        let raw_rate = ingest::bench_ingest(&server, &clinician, &mut rows);
+        eprintln!(
+            "push ingest, {} phones at once ...",
+            ingest_at_once::AT_ONCE
+        );
+        ingest_at_once::bench_ingest_at_once(&server, &clinician, raw_rate, &mut rows);
     }
     if selected("burst") {
         eprintln!("{DEVICES} devices at once ...");

@@ -2,16 +2,18 @@
 //! writes before they reach sled, and a push that fails is dropped without touching the
 //! others' writes.
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap;
 use sled::IVec;
 
 use super::super::StoreError;
 
 /// Staged writes (`None` removes) over what the tree holds.
+///
+/// Keyed with a fast non-cryptographic hash: the keys are the server's own (kind, patient,
+/// id), hashed for every read and write of a push, and a group holds a few thousand.
 #[derive(Default)]
 pub(super) struct Layer {
-    writes: HashMap<Vec<u8>, Option<IVec>>,
+    writes: FxHashMap<Vec<u8>, Option<IVec>>,
 }
 
 impl Layer {
@@ -33,7 +35,12 @@ impl Layer {
 
     /// Moves every write of `upper` into this layer (a push that succeeded joins its group).
     pub(super) fn absorb(&mut self, upper: Layer) {
-        self.writes.extend(upper.writes);
+        if self.writes.is_empty() {
+            // The first push of a group (often the only one): no need to hash it all again.
+            self.writes = upper.writes;
+        } else {
+            self.writes.extend(upper.writes);
+        }
     }
 
     /// The staged writes as one atomic sled batch.
