@@ -140,6 +140,7 @@ impl ServerStore {
             diary: tree(diary::TREE)?,
         };
         refuse_earlier_diary_layout(&db)?;
+        diary::refuse_earlier_record_kinds(&trees.diary)?;
         Ok(ServerStore {
             db,
             trees,
@@ -263,6 +264,27 @@ mod tests {
         match ServerStore::open(dir.path()) {
             Err(StoreError::Format { detail, .. }) => assert!(detail.contains("earlier")),
             other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_diary_with_the_earlier_patient_records_is_refused() {
+        for kind in [b'N', b'A', b'Y'] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let db = sled::open(dir.path()).unwrap();
+                let mut key = vec![kind];
+                key.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
+                db.open_tree(diary::TREE)
+                    .unwrap()
+                    .insert(key, b"v")
+                    .unwrap();
+                db.flush().unwrap();
+            }
+            match ServerStore::open(dir.path()) {
+                Err(StoreError::Format { detail, .. }) => assert!(detail.contains("earlier")),
+                other => panic!("expected a format error for {kind}, got {other:?}"),
+            }
         }
     }
 

@@ -148,7 +148,11 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
             ),
             value: ms(server),
             baseline: ms(phones),
-            ratio: format!("{:.2}", server.as_secs_f64() / phones.as_secs_f64()),
+            ratio: if phones.is_zero() {
+                "-".into()
+            } else {
+                format!("{:.2}", server.as_secs_f64() / phones.as_secs_f64())
+            },
             goal: "",
         });
     }

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::super::codec::{decode, encode};
 use super::super::{ServerStore, StoreError};
 use super::keys::{
-    CONTRIBUTIONS, ENTRY_ACTIVITY, LAST_SEQ, LAST_SYNC, SUMMARY, change_key, day_key, decode_entry,
-    decode_seq, encode_entry, encode_log, encode_seq, entry_key, kind_name, patient_key,
+    CONTRIBUTIONS, PATIENT, SUMMARY, change_key, day_key, decode_entry, encode_entry, encode_log,
+    entry_key, kind_name, patient_key,
 };
 use super::staging::{Layer, View};
-use super::{ChangeOutcome, EntryActivity, PushToApply};
+use super::{ChangeOutcome, PatientState, PushToApply};
 
 /// One push being applied over its group's writes.
 struct PushApply<'a> {
@@ -26,8 +26,8 @@ struct PushApply<'a> {
     /// 500 entries touches a few dozen days; writing a day per change would re-encode it
     /// hundreds of times).
     days: BTreeMap<Date, BTreeMap<EntryId, DayContribution>>,
-    /// The patient's last sequence number, once read.
-    last_seq: Option<u64>,
+    /// The patient's state, once read.
+    state: Option<PatientState>,
     /// The sequence number of this push's first applied change, and the applied ids in order.
     log: Option<(u64, Vec<EntryId>)>,
 }
@@ -40,16 +40,18 @@ impl PushApply<'_> {
         }
     }
 
+    fn state(&mut self) -> Result<&mut PatientState, StoreError> {
+        if self.state.is_none() {
+            let stored = read_state(|key| self.view.get(key), self.patient)?;
+            self.state = Some(stored);
+        }
+        Ok(self.state.get_or_insert_with(PatientState::default))
+    }
+
     fn next_seq(&mut self) -> Result<u64, StoreError> {
-        let last = match self.last_seq {
-            Some(last) => last,
-            None => match self.view.get(&patient_key(LAST_SEQ, self.patient))? {
-                Some(bytes) => decode_seq(&bytes)?,
-                None => 0,
-            },
-        };
-        self.last_seq = Some(last + 1);
-        Ok(last + 1)
+        let state = self.state()?;
+        state.last_seq += 1;
+        Ok(state.last_seq)
     }
 
     fn day(&mut self, date: Date) -> Result<&mut BTreeMap<EntryId, DayContribution>, StoreError> {
@@ -97,8 +99,8 @@ impl PushApply<'_> {
         Ok(ChangeOutcome::Applied(seq))
     }
 
-    /// Writes the staged days (contributions and re-computed summaries), the sequence
-    /// number and the patient's activity.
+    /// Writes the staged days (contributions and re-computed summaries), the change-log
+    /// record and the patient's state.
     fn finish(
         &mut self,
         table: &MmeTable,
@@ -122,40 +124,32 @@ impl PushApply<'_> {
                 self.view.own.insert(key, bytes);
             }
         }
-        if let Some(last) = self.last_seq {
-            self.view
-                .own
-                .insert(patient_key(LAST_SEQ, self.patient), encode_seq(last));
-        }
         if let Some((first, ids)) = self.log.take() {
             self.view
                 .own
                 .insert(change_key(self.patient, first), encode_log(&ids));
         }
+        let state = self.state()?;
         if let Some(entry) = latest {
-            let activity_key = patient_key(ENTRY_ACTIVITY, self.patient);
-            let activity: EntryActivity = match self.view.get(&activity_key)? {
-                Some(bytes) => decode(kind_name(ENTRY_ACTIVITY), &bytes)?,
-                None => EntryActivity::default(),
-            };
-            if activity
-                .last_entry_at
-                .is_none_or(|at| entry.occurred_at >= at)
-            {
-                let activity = EntryActivity {
-                    last_entry_at: Some(entry.occurred_at),
-                    latest_offset_seconds: Some(entry.occurred_at.offset().whole_seconds()),
-                };
-                let bytes = encode(kind_name(ENTRY_ACTIVITY), &activity)?;
-                self.view.own.insert(activity_key, bytes);
-            }
+            state.note_entry(entry);
         }
-        let sync_key = patient_key(LAST_SYNC, self.patient);
-        let stored = self.view.get(&sync_key)?;
+        state.note_sync(received_at);
+        let bytes = encode(kind_name(PATIENT), state)?;
         self.view
             .own
-            .insert(sync_key, later_sync(stored.as_deref(), received_at)?);
+            .insert(patient_key(PATIENT, self.patient), bytes);
         Ok(())
+    }
+}
+
+/// The patient's stored state (the default before their first push or pull), read with `get`.
+fn read_state(
+    get: impl FnOnce(&[u8]) -> Result<Option<sled::IVec>, StoreError>,
+    patient: Uuid,
+) -> Result<PatientState, StoreError> {
+    match get(&patient_key(PATIENT, patient))? {
+        Some(bytes) => decode(kind_name(PATIENT), &bytes),
+        None => Ok(PatientState::default()),
     }
 }
 
@@ -174,7 +168,7 @@ fn apply_push(
         },
         patient: push.patient,
         days: BTreeMap::new(),
-        last_seq: None,
+        state: None,
         log: None,
     };
     let outcomes = push
@@ -246,21 +240,13 @@ impl ServerStore {
             .diary_writes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = patient_key(LAST_SYNC, patient);
-        let stored = self.trees.diary.get(&key)?;
-        self.trees
-            .diary
-            .insert(key, later_sync(stored.as_deref(), now)?)?;
+        let tree = &self.trees.diary;
+        let mut state = read_state(|key| Ok(tree.get(key)?), patient)?;
+        state.note_sync(now);
+        tree.insert(
+            patient_key(PATIENT, patient),
+            encode(kind_name(PATIENT), &state)?,
+        )?;
         Ok(())
     }
-}
-
-/// The record of the later of the stored last-sync time and `at`, in Unix milliseconds.
-fn later_sync(stored: Option<&[u8]>, at: OffsetDateTime) -> Result<Vec<u8>, StoreError> {
-    let at_millis = (at.unix_timestamp_nanos() / 1_000_000) as i64;
-    let stored_millis = match stored {
-        Some(bytes) => decode::<i64>(kind_name(LAST_SYNC), bytes)?,
-        None => i64::MIN,
-    };
-    encode(kind_name(LAST_SYNC), &at_millis.max(stored_millis))
 }

@@ -19,28 +19,27 @@ pub(super) const ENTRY: u8 = b'E';
 /// entry has since changed again is stale (the entry's record holds its current number) and
 /// is skipped, so applying a change never rewrites an older part of the log.
 pub(super) const CHANGE: u8 = b'C';
-/// `N` ‖ patient → the patient's last sequence number.
-pub(super) const LAST_SEQ: u8 = b'N';
 /// `K` ‖ patient ‖ day → the day's contributions by entry id.
 pub(super) const CONTRIBUTIONS: u8 = b'K';
 /// `S` ‖ patient ‖ day → the day's summary.
 pub(super) const SUMMARY: u8 = b'S';
-/// `A` ‖ patient → what the latest entry says of the patient (kept by pushes).
-pub(super) const ENTRY_ACTIVITY: u8 = b'A';
-/// `Y` ‖ patient → when a device of the patient last synced (kept by pushes and pulls,
-/// both under the writers' lock; apart from `A`, which only pushes write).
-pub(super) const LAST_SYNC: u8 = b'Y';
+/// `P` ‖ patient → the patient's state that every push reads and writes: the last sequence
+/// number, the latest entry and the last sync (one record, so a push pays one read and one
+/// write for it; pulls update the last sync under the writers' lock).
+pub(super) const PATIENT: u8 = b'P';
+/// Kinds of the previous development layout, which kept the patient's state in three
+/// records (`N` last sequence number, `A` latest entry, `Y` last sync). A tree holding them
+/// is refused at open rather than read with those fields missing.
+pub(super) const EARLIER_KINDS: [u8; 3] = [b'N', b'A', b'Y'];
 
 /// Names of each kind for error messages.
 pub(super) fn kind_name(kind: u8) -> &'static str {
     match kind {
         ENTRY => "diary/entry",
         CHANGE => "diary/change",
-        LAST_SEQ => "diary/last_seq",
         CONTRIBUTIONS => "diary/contributions",
         SUMMARY => "diary/summary",
-        ENTRY_ACTIVITY => "diary/entry_activity",
-        LAST_SYNC => "diary/last_sync",
+        PATIENT => "diary/patient",
         _ => "diary",
     }
 }
@@ -107,25 +106,6 @@ pub(super) fn u64_of(bytes: &[u8]) -> Result<u64, StoreError> {
             tree: TREE,
             detail: "bad sequence number".into(),
         })
-}
-
-/// A sequence-number record: the format version, then the number.
-pub(super) fn encode_seq(seq: u64) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(9);
-    bytes.push(FORMAT_VERSION);
-    bytes.extend_from_slice(&seq.to_be_bytes());
-    bytes
-}
-
-/// Reads a record written by [`encode_seq`].
-pub(super) fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {
-    match bytes.split_first() {
-        Some((&FORMAT_VERSION, rest)) => u64_of(rest),
-        _ => Err(StoreError::Format {
-            tree: kind_name(LAST_SEQ),
-            detail: "unknown format".into(),
-        }),
-    }
 }
 
 /// A change-log record: the format version, then 16 bytes per entry id.
@@ -209,12 +189,10 @@ mod tests {
     fn records_read_back_and_unknown_formats_are_refused() {
         let ids = [Uuid::now_v7(), Uuid::now_v7()];
         assert_eq!(decode_log(&encode_log(&ids)).unwrap(), ids);
-        assert_eq!(decode_seq(&encode_seq(42)).unwrap(), 42);
         let mut newer = encode_log(&ids);
         newer[0] = FORMAT_VERSION + 1;
         assert!(decode_log(&newer).is_err());
         assert!(decode_log(&encode_log(&ids)[..20]).is_err());
-        assert!(decode_seq(&[FORMAT_VERSION + 1, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
         assert!(decode_entry(&[]).is_err());
         assert!(decode_entry(&[FORMAT_VERSION, 0, 0]).is_err());
     }

@@ -20,6 +20,24 @@ use uuid::Uuid;
 
 pub(crate) use keys::TREE;
 
+/// Refuses a diary tree written in the previous development layout (the patient's state in
+/// three records instead of one): read with this layout, its patients would lose their
+/// sequence numbers and every pull would start over.
+pub(crate) fn refuse_earlier_record_kinds(tree: &sled::Tree) -> Result<(), super::StoreError> {
+    for kind in keys::EARLIER_KINDS {
+        if tree.scan_prefix([kind]).next().transpose()?.is_some() {
+            return Err(super::StoreError::Format {
+                tree: TREE,
+                detail: "this data directory holds a diary in the layout of an earlier \
+                         development build, which this server does not read; move it aside \
+                         and start with an empty one"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What became of one change of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOutcome {
@@ -63,12 +81,37 @@ impl PatientActivity {
     }
 }
 
-/// The part of [`PatientActivity`] that pushes keep: the latest entry.
+/// The `P` record: what pushes and pulls keep of a patient.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct EntryActivity {
+struct PatientState {
+    /// The sequence number of the patient's last change.
+    last_seq: u64,
+    /// The latest `occurred_at` of any accepted live entry.
     #[serde(with = "time::serde::rfc3339::option")]
     last_entry_at: Option<OffsetDateTime>,
+    /// Its UTC offset in seconds.
     latest_offset_seconds: Option<i32>,
+    /// When a device of the patient last pushed or pulled, in Unix milliseconds.
+    last_sync_millis: Option<i64>,
+}
+
+impl PatientState {
+    /// Keeps the later of the stored last sync and `at`.
+    fn note_sync(&mut self, at: OffsetDateTime) {
+        let at_millis = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+        self.last_sync_millis = Some(
+            self.last_sync_millis
+                .map_or(at_millis, |m| m.max(at_millis)),
+        );
+    }
+
+    /// Keeps `entry` as the latest if it is not older than the one kept.
+    fn note_entry(&mut self, entry: &Entry) {
+        if self.last_entry_at.is_none_or(|at| entry.occurred_at >= at) {
+            self.last_entry_at = Some(entry.occurred_at);
+            self.latest_offset_seconds = Some(entry.occurred_at.offset().whole_seconds());
+        }
+    }
 }
 
 /// One page of a patient's change log.

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::super::codec::decode;
 use super::super::{ServerStore, StoreError};
 use super::keys::{
-    CHANGE, CONTRIBUTIONS, ENTRY, ENTRY_ACTIVITY, LAST_SYNC, REST, SUMMARY, change_key,
-    date_of_key, day_key, decode_entry, decode_log, entry_key, kind_name, patient_key, u64_of,
+    CHANGE, CONTRIBUTIONS, ENTRY, PATIENT, REST, SUMMARY, change_key, date_of_key, day_key,
+    decode_entry, decode_log, entry_key, kind_name, patient_key, u64_of,
 };
-use super::{ChangePage, EntryActivity, PatientActivity};
+use super::{ChangePage, PatientActivity, PatientState};
 
 /// One day's contributions by entry.
 type DayRecord = BTreeMap<EntryId, DayContribution>;
@@ -21,22 +21,17 @@ type DayRecord = BTreeMap<EntryId, DayContribution>;
 impl ServerStore {
     /// The patient's activity (empty before their first sync).
     pub fn patient_activity(&self, patient: Uuid) -> Result<PatientActivity, StoreError> {
-        let tree = &self.trees.diary;
-        let entries: EntryActivity = match tree.get(patient_key(ENTRY_ACTIVITY, patient))? {
-            Some(bytes) => decode(kind_name(ENTRY_ACTIVITY), &bytes)?,
-            None => EntryActivity::default(),
+        let state: PatientState = match self.trees.diary.get(patient_key(PATIENT, patient))? {
+            Some(bytes) => decode(kind_name(PATIENT), &bytes)?,
+            None => PatientState::default(),
         };
-        let last_sync_at = match tree.get(patient_key(LAST_SYNC, patient))? {
-            Some(bytes) => {
-                let millis: i64 = decode(kind_name(LAST_SYNC), &bytes)?;
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
-            }
-            None => None,
-        };
+        let last_sync_at = state.last_sync_millis.and_then(|millis| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+        });
         Ok(PatientActivity {
-            last_entry_at: entries.last_entry_at,
+            last_entry_at: state.last_entry_at,
             last_sync_at,
-            latest_offset_seconds: entries.latest_offset_seconds,
+            latest_offset_seconds: state.latest_offset_seconds,
         })
     }
 

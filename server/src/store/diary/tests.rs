@@ -278,6 +278,45 @@ fn a_pull_never_moves_last_sync_back() {
     );
 }
 
+#[test]
+fn the_patient_state_carries_sequence_numbers_and_the_latest_entry_across_pushes_and_pulls() {
+    let (_dir, store) = store();
+    let patient = Uuid::now_v7();
+    let mut clock = HybridClock::new(DeviceId::new("a").unwrap());
+    let later = Entry::live(
+        Uuid::now_v7(),
+        datetime!(2026-11-20 21:00 +02:00),
+        oxycodone(10.0),
+        clock.now(1),
+    );
+    let earlier = Entry::live(
+        Uuid::now_v7(),
+        datetime!(2026-11-19 08:00 +01:00),
+        oxycodone(5.0),
+        clock.now(2),
+    );
+    let push = |entries: &[Entry]| {
+        store
+            .apply_changes(patient, entries, DEFAULT_MME_TABLE, NOW)
+            .unwrap()
+    };
+    assert_eq!(
+        push(std::slice::from_ref(&later)),
+        vec![ChangeOutcome::Applied(1)]
+    );
+    // A pull rewrites the state (last sync) and must keep the sequence number.
+    store
+        .note_pull(patient, NOW + Duration::minutes(1))
+        .unwrap();
+    // An entry that happened earlier does not become the latest one.
+    assert_eq!(push(&[earlier]), vec![ChangeOutcome::Applied(2)]);
+    let activity = store.patient_activity(patient).unwrap();
+    assert_eq!(activity.last_entry_at, Some(later.occurred_at));
+    assert_eq!(activity.latest_offset_seconds, Some(2 * 3600));
+    assert_eq!(activity.last_sync_at, Some(NOW + Duration::minutes(1)));
+    assert_eq!(store.changes_after(patient, 0, 10).unwrap().last_seq, 2);
+}
+
 fn body_strategy() -> impl Strategy<Value = Body> {
     prop_oneof![
         (1u32..100).prop_map(|mg| oxycodone(f64::from(mg))),
