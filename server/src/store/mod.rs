@@ -141,12 +141,36 @@ impl ServerStore {
         };
         refuse_earlier_diary_layout(&db)?;
         diary::refuse_earlier_record_kinds(&trees.diary)?;
-        Ok(ServerStore {
+        let store = ServerStore {
             db,
             trees,
             audit_append: Mutex::new(()),
             diary_writes: Mutex::new(()),
-        })
+        };
+        store.check_diary_layout()?;
+        Ok(store)
+    }
+
+    /// Marks a new directory with the diary layout this build writes, and refuses one marked
+    /// with another (a later build's, or an earlier one's once the layout changes again), so
+    /// that a diary is never read with the wrong key layout.
+    fn check_diary_layout(&self) -> Result<(), StoreError> {
+        match self.meta(diary::LAYOUT_META)? {
+            Some(layout) if layout == diary::LAYOUT => Ok(()),
+            Some(other) => Err(StoreError::Format {
+                tree: diary::TREE,
+                detail: format!(
+                    "this data directory holds a diary in layout {other}; this server reads \
+                     layout {}",
+                    diary::LAYOUT
+                ),
+            }),
+            None => {
+                self.set_meta(diary::LAYOUT_META, diary::LAYOUT)?;
+                self.db.flush()?;
+                Ok(())
+            }
+        }
     }
 
     fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
@@ -285,6 +309,24 @@ mod tests {
                 Err(StoreError::Format { detail, .. }) => assert!(detail.contains("earlier")),
                 other => panic!("expected a format error for {kind}, got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_diary_marked_with_another_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = ServerStore::open(dir.path()).unwrap();
+            assert_eq!(
+                store.meta(diary::LAYOUT_META).unwrap().as_deref(),
+                Some(diary::LAYOUT)
+            );
+            store.set_meta(diary::LAYOUT_META, "diary-99").unwrap();
+            store.flush_blocking().unwrap();
+        }
+        match ServerStore::open(dir.path()) {
+            Err(StoreError::Format { detail, .. }) => assert!(detail.contains("diary-99")),
+            other => panic!("expected a format error, got {other:?}"),
         }
     }
 

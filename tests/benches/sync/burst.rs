@@ -141,7 +141,7 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
         rows.push(Row {
             bench: "2 burst",
             what: format!(
-                "CPU per round: server threads (HTTP workers {} + diary writer {} + sled I/O {}); baseline: the phones' load generator",
+                "CPU per round: server threads (tokio workers and blocking pool, i.e. HTTP, auth, reading pushes and group-commit flushes {} + diary writer {} + sled I/O {}); baseline: the phones' load generator",
                 ms(per_round(&[ThreadKind::Http])),
                 ms(per_round(&[ThreadKind::Writer])),
                 ms(per_round(&[ThreadKind::SledIo])),
@@ -172,7 +172,8 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
 /// Whose a thread is, for the CPU split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ThreadKind {
-    /// The server's tokio workers: HTTP, auth, reading pushes.
+    /// The server's tokio threads: the workers (HTTP, auth, reading pushes) and the
+    /// blocking pool, which tokio names alike (group commit's flushes run there).
     Http,
     /// The diary writer thread.
     Writer,

@@ -109,16 +109,21 @@ async fn generate(
                 let started = Instant::now();
                 stream.write_all(&request).await.expect("send push");
                 let answer = read_response(&mut stream).await;
-                let latency = started.elapsed();
-                check_accepted(&answer, expected);
-                (stream, latency)
+                (stream, started.elapsed(), answer, expected)
             }));
         }
         let mut latencies = Vec::with_capacity(tasks.len());
+        let mut answers = Vec::with_capacity(tasks.len());
         for (task, connection) in tasks.into_iter().zip(&mut connections) {
-            let (stream, latency) = task.await.expect("phone task");
+            let (stream, latency, answer, expected) = task.await.expect("phone task");
             *connection = Some(stream);
             latencies.push(latency);
+            answers.push((answer, expected));
+        }
+        // Checked once every answer is in: reading them on this one thread would otherwise
+        // delay the phones still waiting.
+        for (answer, expected) in answers {
+            check_accepted(&answer, expected);
         }
         if done.send(latencies).is_err() {
             return;

@@ -20,6 +20,12 @@ use uuid::Uuid;
 
 pub(crate) use keys::TREE;
 
+/// The layout of the diary tree this build reads and writes (one tree; `E`, `C`, `K`, `S`
+/// and `P` records), kept in `meta` under [`LAYOUT_META`].
+pub(crate) const LAYOUT: &str = "diary-2";
+/// The `meta` name of the diary's layout.
+pub(crate) const LAYOUT_META: &str = "diary_layout";
+
 /// Refuses a diary tree written in the previous development layout (the patient's state in
 /// three records instead of one): read with this layout, its patients would lose their
 /// sequence numbers and every pull would start over.
