@@ -139,8 +139,7 @@ impl ServerStore {
             meta: tree("meta")?,
             diary: tree(diary::TREE)?,
         };
-        refuse_earlier_diary_layout(&db)?;
-        diary::refuse_earlier_record_kinds(&trees.diary)?;
+        refuse_earlier_diary_layout(&db, &trees.diary)?;
         let store = ServerStore {
             db,
             trees,
@@ -230,23 +229,26 @@ impl ServerStore {
 /// with multi-tree transactions), replaced by the single `diary` tree.
 const EARLIER_DIARY_TREES: [&str; 3] = ["entries", "seq_by_entry", "changes_by_patient_seq"];
 
-/// Refuses a data directory whose diary is in the earlier layout, rather than serving it as
-/// if it were empty. No release ever wrote that layout, so there is no migration.
-fn refuse_earlier_diary_layout(db: &sled::Db) -> Result<(), StoreError> {
+/// Refuses a data directory whose diary is in an earlier development layout (the trees
+/// above, or the diary tree with the patient's state in three records), rather than serving
+/// it as if it were empty. No release ever wrote those layouts, so there is no migration.
+fn refuse_earlier_diary_layout(db: &sled::Db, diary: &sled::Tree) -> Result<(), StoreError> {
+    let mut earlier = diary::has_earlier_record_kinds(diary)?;
     for name in EARLIER_DIARY_TREES {
         let exists = db
             .tree_names()
             .iter()
             .any(|n| n.as_ref() == name.as_bytes());
-        if exists && !db.open_tree(name)?.is_empty() {
-            return Err(StoreError::Format {
-                tree: "entries",
-                detail: "this data directory holds a diary in the layout of an earlier \
-                         development build, which this server does not read; move it aside \
-                         and start with an empty one"
-                    .into(),
-            });
-        }
+        earlier |= exists && !db.open_tree(name)?.is_empty();
+    }
+    if earlier {
+        return Err(StoreError::Format {
+            tree: diary::TREE,
+            detail: "this data directory holds a diary in the layout of an earlier \
+                     development build, which this server does not read; move it aside \
+                     and start with an empty one"
+                .into(),
+        });
     }
     Ok(())
 }

@@ -41,11 +41,11 @@ impl PushApply<'_> {
     }
 
     fn state(&mut self) -> Result<&mut PatientState, StoreError> {
-        if self.state.is_none() {
-            let stored = read_state(|key| self.view.get(key), self.patient)?;
-            self.state = Some(stored);
-        }
-        Ok(self.state.get_or_insert_with(PatientState::default))
+        let state = match self.state.take() {
+            Some(state) => state,
+            None => read_state(|key| self.view.get(key), self.patient)?,
+        };
+        Ok(self.state.insert(state))
     }
 
     fn next_seq(&mut self) -> Result<u64, StoreError> {

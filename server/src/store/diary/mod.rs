@@ -26,22 +26,16 @@ pub(crate) const LAYOUT: &str = "diary-2";
 /// The `meta` name of the diary's layout.
 pub(crate) const LAYOUT_META: &str = "diary_layout";
 
-/// Refuses a diary tree written in the previous development layout (the patient's state in
-/// three records instead of one): read with this layout, its patients would lose their
-/// sequence numbers and every pull would start over.
-pub(crate) fn refuse_earlier_record_kinds(tree: &sled::Tree) -> Result<(), super::StoreError> {
+/// Whether the diary tree holds records of the previous development layout (the patient's
+/// state in three records instead of one): read with this layout, its patients would lose
+/// their sequence numbers and every pull would start over.
+pub(crate) fn has_earlier_record_kinds(tree: &sled::Tree) -> Result<bool, super::StoreError> {
     for kind in keys::EARLIER_KINDS {
         if tree.scan_prefix([kind]).next().transpose()?.is_some() {
-            return Err(super::StoreError::Format {
-                tree: TREE,
-                detail: "this data directory holds a diary in the layout of an earlier \
-                         development build, which this server does not read; move it aside \
-                         and start with an empty one"
-                    .into(),
-            });
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// What became of one change of a push.
