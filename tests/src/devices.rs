@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use taperlog_core::model::{
@@ -28,6 +29,29 @@ impl WallClock for ShiftedClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         (real + self.shift_ms).max(0) as u64
+    }
+}
+
+/// The system clock shifted by an amount the test changes (a phone whose clock jumps, and
+/// is put right later).
+#[derive(Debug, Default)]
+pub struct AdjustableClock {
+    shift_ms: AtomicI64,
+}
+
+impl AdjustableClock {
+    /// Sets the milliseconds added to the real time from now on.
+    pub fn set_shift(&self, shift_ms: i64) {
+        self.shift_ms.store(shift_ms, Ordering::SeqCst);
+    }
+}
+
+impl WallClock for AdjustableClock {
+    fn now_millis(&self) -> u64 {
+        ShiftedClock {
+            shift_ms: self.shift_ms.load(Ordering::SeqCst),
+        }
+        .now_millis()
     }
 }
 
@@ -160,6 +184,36 @@ pub fn server_changes(session: &Session) -> BTreeMap<Uuid, Entry> {
             return all;
         }
     }
+}
+
+/// Every phone and the server hold the same live entries; returns them.
+pub fn assert_converged(phones: &[Device]) -> BTreeMap<Uuid, Entry> {
+    let on_server = server_changes(&phones[0].session);
+    let expected = live(&on_server);
+    for phone in phones {
+        let mine = phone.live_entries();
+        assert_eq!(
+            mine.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{} differs",
+            phone.name
+        );
+        for (id, entry) in &mine {
+            assert_eq!(
+                entry.rev, expected[id].rev,
+                "{} holds another revision of {id}",
+                phone.name
+            );
+            assert_eq!(entry.body, expected[id].body);
+        }
+        assert_eq!(
+            phone.store.pending_count(),
+            0,
+            "{} has unsent changes",
+            phone.name
+        );
+    }
+    expected
 }
 
 /// The live entries among `changes`.

@@ -1,6 +1,6 @@
 //! Sync between several phones of one patient and a real server: offline edits and deletes
-//! in both orders, a phone whose clock is a day behind, a poison change, and random
-//! operations with random sync points. Real HTTP on loopback, real sled dirs.
+//! in both orders, a poison change, and random operations with random sync points. Real
+//! HTTP on loopback, real sled dirs. Wrong phone clocks are in `sync_clocks.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
 use taperlog_core::model::{Body, Entry};
 use taperlog_tests::devices::{
-    Device, ShiftedClock, TEST_RETRY, live, note, oxycodone, pain, server_changes,
+    Device, ShiftedClock, TEST_RETRY, assert_converged, note, oxycodone, pain, server_changes,
 };
 use taperlog_tests::{TEST_PASSWORD, TestServer, get, post};
 use uuid::Uuid;
@@ -34,36 +34,6 @@ fn patient_with_phones(server: &TestServer, names: &[&str]) -> (Uuid, Vec<Device
         phone.login(&username, TEST_PASSWORD);
     }
     (patient_id, phones)
-}
-
-/// Every phone and the server hold the same live entries; returns them.
-fn assert_converged(phones: &[Device]) -> BTreeMap<Uuid, Entry> {
-    let on_server = server_changes(&phones[0].session);
-    let expected = live(&on_server);
-    for phone in phones {
-        let mine = phone.live_entries();
-        assert_eq!(
-            mine.keys().collect::<Vec<_>>(),
-            expected.keys().collect::<Vec<_>>(),
-            "{} differs",
-            phone.name
-        );
-        for (id, entry) in &mine {
-            assert_eq!(
-                entry.rev, expected[id].rev,
-                "{} holds another revision of {id}",
-                phone.name
-            );
-            assert_eq!(entry.body, expected[id].body);
-        }
-        assert_eq!(
-            phone.store.pending_count(),
-            0,
-            "{} has unsent changes",
-            phone.name
-        );
-    }
-    expected
 }
 
 fn pause() {
@@ -165,48 +135,6 @@ fn three_phones_converge_after_offline_edits_and_deletes_in_both_orders() {
         serde_json::to_value(&on_phone).unwrap(),
         "phone and server show the same numbers"
     );
-}
-
-#[test]
-fn a_phone_whose_clock_is_a_day_behind_still_wins_with_a_later_edit() {
-    let server = TestServer::start();
-    let team = server.create_care_team("clock team");
-    let clinician = server.create_clinician(team);
-    let (_, code) = server.create_patient(&clinician, team);
-    let right = Device::new("phone-right", &server.base_url);
-    let behind = Device::with_clock(
-        "phone-behind",
-        &server.base_url,
-        Arc::new(ShiftedClock {
-            shift_ms: -86_400_000,
-        }),
-        TEST_RETRY,
-    );
-    let username = right
-        .session
-        .enroll(&code, TEST_PASSWORD, Some("phone-right"))
-        .unwrap()
-        .username
-        .unwrap();
-    behind.login(&username, TEST_PASSWORD);
-
-    let entry = right.record(oxycodone(10.0));
-    right.sync();
-    behind.sync();
-    let edited = behind
-        .store
-        .edit(entry.id, entry.occurred_at, oxycodone(7.5))
-        .unwrap();
-    assert!(
-        edited.rev > entry.rev,
-        "the HLC merged the server's clock: {} vs {}",
-        edited.rev,
-        entry.rev
-    );
-    behind.sync();
-    right.sync();
-    assert_eq!(right.live_entries()[&entry.id].body, Some(oxycodone(7.5)));
-    assert_converged(&[right, behind]);
 }
 
 #[test]

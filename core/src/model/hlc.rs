@@ -281,6 +281,16 @@ impl HybridClock {
             self.last_counter = remote.counter;
         }
     }
+
+    /// Moves the clock back to `base` if it is ahead of it (never forward). This gives up
+    /// the clock's promise that later stamps order after the ones it made: only for a clock
+    /// that ran ahead, whose stamps after `base` nobody else has accepted.
+    pub fn rebase(&mut self, base: &Stamp) {
+        if (self.last_millis, self.last_counter) > (base.millis, base.counter) {
+            self.last_millis = base.millis;
+            self.last_counter = base.counter;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -326,6 +336,22 @@ mod tests {
         assert!(second > first);
         assert_eq!(second.millis(), 1_000_000);
         assert_eq!(second.counter(), 1);
+    }
+
+    #[test]
+    fn rebase_moves_a_clock_that_ran_ahead_back_but_never_forward() {
+        let mut clock = HybridClock::new(device("a"));
+        let ahead = clock.now(9_000_000);
+        clock.rebase(&Stamp::new(1_000, 7, device("server")));
+        let next = clock.now(1_000);
+        assert!(next < ahead);
+        assert_eq!((next.millis(), next.counter()), (1_000, 8));
+        clock.rebase(&Stamp::new(5_000, 0, device("server")));
+        assert_eq!(
+            clock.now(1_000).millis(),
+            1_000,
+            "rebase never moves forward"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub use codec::{FORMAT_VERSION, RejectedChange, VALUE_VERSION};
 pub use config::{DEFAULT_CACHE_BYTES, StoreConfig};
 pub use error::{StoreError, StoreResult};
 pub use marker::MARKER_FILE;
+pub use sync_ops::{RESTAMP_MARGIN, Restamp};
 
 /// The longest date range one query may ask for (about ten years).
 pub const MAX_RANGE_DAYS: i64 = 3_660;

@@ -1,10 +1,32 @@
 //! The operations the sync engine drives: read the outbox, settle pushed changes, apply
 //! pulled ones, keep the cursor and the clock.
 
+use time::Duration;
+
 use super::codec;
 use super::error::StoreResult;
+use super::tx::abort;
 use super::{DeviceStore, RejectedChange};
-use crate::model::{Entry, EntryId, Stamp, ValidationError};
+use crate::model::{Entry, EntryId, LIMITS, Stamp, ValidationError};
+
+/// How far inside the server's limit (a `rev` at most [`LIMITS`]`.max_future` ahead of its
+/// clock) this device's wall clock must be before a refused change is given a fresh stamp:
+/// the device knows the server's clock only as `server_hlc`, which may run ahead of it.
+pub const RESTAMP_MARGIN: Duration = Duration::hours(1);
+
+/// What became of a change the server refused because its `rev` was too far ahead of the
+/// server's clock (this device's clock had run ahead when it was made).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Restamp {
+    /// It waits in the outbox again as this revision: the same content under a fresh stamp.
+    Restamped(Entry),
+    /// The refused revision has since been replaced (edited again, or overtaken by a pulled
+    /// change): nothing to do.
+    Moot,
+    /// This device's wall clock is still too far ahead of the server's: a fresh stamp would
+    /// be refused too, so the change belongs on the rejected list.
+    WallClockAhead,
+}
 
 impl DeviceStore {
     /// Up to `limit` changes waiting to be pushed, oldest change first: the current revision
@@ -72,6 +94,58 @@ impl DeviceStore {
         })?;
         self.flush()?;
         Ok(recorded)
+    }
+
+    /// Gives a change the server refused as stamped too far ahead of its clock a fresh stamp,
+    /// once this device's wall clock is right again: the clock is moved back to `server_hlc`,
+    /// and the refused revision (in the outbox or on the rejected list) is replaced by the
+    /// same content under a new stamp (the later of `server_hlc` and the wall clock), queued
+    /// for pushing.
+    ///
+    /// Moving the clock back is safe because `server_hlc` is at or above every stamp the
+    /// server accepted (the server keeps its clock across restarts), and stamps above it
+    /// that this device made were refused, so nobody else holds them. Durable on return.
+    pub fn restamp_refused(
+        &self,
+        id: EntryId,
+        refused: &Stamp,
+        server_hlc: &Stamp,
+    ) -> StoreResult<Restamp> {
+        let mut clock = self.lock_clock();
+        let wall = self.wall.now_millis();
+        let allowed_ahead = (LIMITS.max_future - RESTAMP_MARGIN).whole_milliseconds() as u64;
+        if wall > server_hlc.millis().saturating_add(allowed_ahead) {
+            return Ok(Restamp::WallClockAhead);
+        }
+        // Exactly at `server_hlc`: the fresh stamp is the later of it and the wall clock.
+        let mut rebased = clock.clone();
+        rebased.rebase(server_hlc);
+        rebased.merge(server_hlc);
+        let rev = rebased.now(wall);
+        let last = rebased.last();
+        let fresh = self.trees.transact(|tx| {
+            let current = match tx.revision(&id)? {
+                Some(current) if &current.rev == refused => current,
+                _ => return Ok(None),
+            };
+            let fresh = Entry {
+                device_id: rev.device().clone(),
+                rev: rev.clone(),
+                ..current.clone()
+            };
+            let encoded = codec::encode_entry(&fresh).map_err(abort)?;
+            tx.put_revision(&fresh, &encoded, Some(&current))?;
+            tx.enqueue(&fresh, Some(&current))?;
+            tx.save_clock(&last)?;
+            Ok(Some(fresh))
+        })?;
+        let Some(fresh) = fresh else {
+            return Ok(Restamp::Moot);
+        };
+        *clock = rebased;
+        drop(clock);
+        self.flush()?;
+        Ok(Restamp::Restamped(fresh))
     }
 
     /// Applies pulled changes with last-writer-wins per entry (a change replaces the local

@@ -265,3 +265,86 @@ fn trends_come_from_the_stored_entries() {
     assert_eq!(last.mme_7d, Some(30.0));
     assert_eq!(trends.change_from_baseline_pct, Some(-50.0));
 }
+
+const DAY_MILLIS: u64 = 86_400_000;
+
+#[test]
+fn a_change_refused_for_a_clock_that_ran_ahead_is_restamped_once_the_clock_is_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(NOON_MILLIS + 3 * DAY_MILLIS);
+    let store = open(dir.path(), clock.clone());
+    let ahead = store.record(morning(), pain(4)).unwrap();
+    let server_hlc = Stamp::new(NOON_MILLIS - 1_000, 3, device("server"));
+
+    // Still ahead: a fresh stamp would be refused too.
+    assert_eq!(
+        store
+            .restamp_refused(ahead.id, &ahead.rev, &server_hlc)
+            .unwrap(),
+        super::Restamp::WallClockAhead
+    );
+    assert_eq!(store.pending_changes(10).unwrap(), vec![ahead.clone()]);
+
+    clock.set(NOON_MILLIS);
+    let super::Restamp::Restamped(fresh) = store
+        .restamp_refused(ahead.id, &ahead.rev, &server_hlc)
+        .unwrap()
+    else {
+        panic!("expected a fresh stamp");
+    };
+    assert_eq!((fresh.rev.millis(), fresh.rev.counter()), (NOON_MILLIS, 0));
+    assert_eq!(
+        (fresh.id, fresh.occurred_at, &fresh.body),
+        (ahead.id, ahead.occurred_at, &ahead.body)
+    );
+    assert_eq!(store.pending_changes(10).unwrap(), vec![fresh.clone()]);
+    assert_eq!(store.revision(ahead.id).unwrap(), Some(fresh.clone()));
+    // The clock now runs from the fresh stamp, below the one that ran ahead.
+    let next = store.record(morning(), pain(5)).unwrap();
+    assert!(next.rev > fresh.rev && next.rev < ahead.rev);
+    // The old revision is gone: a second refusal of it is moot.
+    assert_eq!(
+        store
+            .restamp_refused(ahead.id, &ahead.rev, &server_hlc)
+            .unwrap(),
+        super::Restamp::Moot
+    );
+    check_invariants(&store);
+}
+
+#[test]
+fn restamping_never_goes_below_the_servers_clock_and_takes_from_the_rejected_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(NOON_MILLIS + 3 * DAY_MILLIS);
+    let store = open(dir.path(), clock.clone());
+    let ahead = store.record(morning(), pain(4)).unwrap();
+    assert!(
+        store
+            .reject(
+                ahead.id,
+                &ahead.rev,
+                "validation_failed",
+                "is more than 24 hours ahead of the server's clock",
+                Some("rev"),
+            )
+            .unwrap()
+    );
+    assert_eq!(store.pending_count(), 0);
+
+    // The server's clock is ahead of this device's (put right, but a little behind).
+    clock.set(NOON_MILLIS);
+    let server_hlc = Stamp::new(NOON_MILLIS + 60_000, 9, device("server"));
+    let super::Restamp::Restamped(fresh) = store
+        .restamp_refused(ahead.id, &ahead.rev, &server_hlc)
+        .unwrap()
+    else {
+        panic!("expected a fresh stamp");
+    };
+    assert_eq!(
+        (fresh.rev.millis(), fresh.rev.counter()),
+        (NOON_MILLIS + 60_000, 10)
+    );
+    assert!(store.rejected().unwrap().is_empty());
+    assert_eq!(store.pending_changes(10).unwrap(), vec![fresh]);
+    check_invariants(&store);
+}

@@ -1,6 +1,7 @@
 //! The client sync: push the outbox in batches until it is empty, then pull until the
 //! server has nothing more. Each step is idempotent and leaves the store consistent.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::error::SyncError;
@@ -9,7 +10,7 @@ use super::wire::{
     DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PullResponse, PushRequest, PushResponse,
 };
 use crate::model::{EntryId, Stamp};
-use crate::store::DeviceStore;
+use crate::store::{DeviceStore, Restamp};
 
 /// How a sync runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,109 +39,179 @@ pub struct SyncReport {
     pub pulled: usize,
     /// Changes the server refused, now on the rejected list.
     pub rejected: usize,
+    /// Changes the server refused as stamped too far ahead of its clock (this device's clock
+    /// had run ahead), sent again under a fresh stamp once the clock was right; counted in
+    /// `pushed` when the server took them.
+    pub restamped: usize,
     /// How long it took.
     pub duration: Duration,
 }
 
-/// Settles one push answer in the store; returns (acknowledged, rejected).
-fn settle(
-    store: &DeviceStore,
-    sent: &[(EntryId, Stamp)],
-    answer: &PushResponse,
-) -> Result<(usize, usize), SyncError> {
-    let accepted: Vec<(EntryId, Stamp)> = answer
-        .accepted
-        .iter()
-        .map(|a| (a.id, a.rev.clone()))
-        .collect();
-    store.acknowledge(&accepted)?;
-    let mut rejected = 0;
-    for refusal in &answer.rejected {
-        // Match by what we sent: a refusal we cannot place was not about one of our changes.
-        let Some((id, rev)) = sent.iter().find(|(id, rev)| {
-            refusal.id.as_deref() == Some(id.to_string().as_str())
-                && refusal.rev.as_deref() == Some(rev.to_string().as_str())
-        }) else {
-            continue;
-        };
-        let error = &refusal.error;
-        if store.reject(
-            *id,
-            rev,
-            &error.code,
-            &error.message,
-            error.field.as_deref(),
-        )? {
-            rejected += 1;
-        }
-    }
-    store.merge_clock(&answer.server_hlc)?;
-    Ok((accepted.len(), rejected))
+/// Whether a refusal is about the change's `rev` being too far ahead of the server's clock
+/// ([`crate::model::validate_rev_not_ahead`]): the device's clock, not the patient's
+/// entry, was wrong, so a fresh stamp can fix it.
+fn is_clock_refusal(code: &str, field: Option<&str>) -> bool {
+    code == VALIDATION_FAILED && field == Some("rev")
 }
 
-fn push_all(
-    store: &DeviceStore,
-    session: &Session,
-    batch: usize,
-    report: &mut SyncReport,
-) -> Result<(), SyncError> {
-    // Each round settles every change it sends, so the outbox shrinks unless the app keeps
-    // writing; the bound stops a server that answers without settling anything.
-    let mut rounds_left = store.pending_count() / batch + 16;
-    loop {
-        let changes = store.pending_changes(batch)?;
-        if changes.is_empty() {
-            return Ok(());
-        }
-        if rounds_left == 0 {
-            return Err(SyncError::Protocol(
-                "pushes are not emptying the outbox".into(),
-            ));
-        }
-        rounds_left -= 1;
-        let sent: Vec<(EntryId, Stamp)> = changes.iter().map(|c| (c.id, c.rev.clone())).collect();
-        let request = PushRequest {
-            device_id: store.device_id().to_string(),
-            changes: changes.iter().map(|c| c.to_json()).collect(),
-        };
-        let body = serde_json::to_vec(&request).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let answer: PushResponse = session.call("POST", "/v1/sync/push", body)?;
-        let (pushed, rejected) = settle(store, &sent, &answer)?;
-        if pushed + rejected == 0 {
-            return Err(SyncError::Protocol(
-                "the server settled none of the pushed changes".into(),
-            ));
-        }
-        report.pushed += pushed;
-        report.rejected += rejected;
-    }
+/// The error code of a change the server refused as invalid.
+const VALIDATION_FAILED: &str = "validation_failed";
+
+/// One sync under way.
+struct Run<'a> {
+    store: &'a DeviceStore,
+    session: &'a Session,
+    report: SyncReport,
+    /// The latest `server_hlc`.
+    server_hlc: Option<Stamp>,
+    /// Entries given a fresh stamp in this sync. Each gets one at most, so a server that
+    /// refuses the fresh stamp too cannot keep the sync going round.
+    restamped: HashSet<EntryId>,
 }
 
-fn pull_all(
-    store: &DeviceStore,
-    session: &Session,
-    limit: usize,
-    report: &mut SyncReport,
-) -> Result<(), SyncError> {
-    loop {
-        let path = match store.cursor()? {
-            Some(cursor) => format!(
-                "/v1/sync/pull?since={}&limit={limit}",
-                encode_query(&cursor)
-            ),
-            None => format!("/v1/sync/pull?limit={limit}"),
+impl Run<'_> {
+    /// Gives a change refused for its stamp a fresh one if the wall clock allows; returns
+    /// whether it did.
+    fn restamp(&mut self, id: EntryId, rev: &Stamp, server_hlc: &Stamp) -> Result<bool, SyncError> {
+        if self.restamped.contains(&id) {
+            return Ok(false);
+        }
+        match self.store.restamp_refused(id, rev, server_hlc)? {
+            Restamp::Restamped(_) => {
+                self.restamped.insert(id);
+                self.report.restamped += 1;
+                Ok(true)
+            }
+            Restamp::Moot | Restamp::WallClockAhead => Ok(false),
+        }
+    }
+
+    /// Settles one push answer in the store; returns how many sent changes it settled
+    /// (acknowledged, rejected or sent again under a fresh stamp).
+    fn settle(
+        &mut self,
+        sent: &[(EntryId, Stamp)],
+        answer: &PushResponse,
+    ) -> Result<usize, SyncError> {
+        let accepted: Vec<(EntryId, Stamp)> = answer
+            .accepted
+            .iter()
+            .map(|a| (a.id, a.rev.clone()))
+            .collect();
+        self.store.acknowledge(&accepted)?;
+        self.report.pushed += accepted.len();
+        let mut settled = accepted.len();
+        for refusal in &answer.rejected {
+            // Match by what we sent: a refusal we cannot place was not about one of our changes.
+            let Some((id, rev)) = sent.iter().find(|(id, rev)| {
+                refusal.id.as_deref() == Some(id.to_string().as_str())
+                    && refusal.rev.as_deref() == Some(rev.to_string().as_str())
+            }) else {
+                continue;
+            };
+            let error = &refusal.error;
+            if is_clock_refusal(&error.code, error.field.as_deref())
+                && self.restamp(*id, rev, &answer.server_hlc)?
+            {
+                settled += 1;
+                continue;
+            }
+            if self.store.reject(
+                *id,
+                rev,
+                &error.code,
+                &error.message,
+                error.field.as_deref(),
+            )? {
+                self.report.rejected += 1;
+                settled += 1;
+            }
+        }
+        self.note_server_hlc(&answer.server_hlc)?;
+        Ok(settled)
+    }
+
+    fn note_server_hlc(&mut self, server_hlc: &Stamp) -> Result<(), SyncError> {
+        self.store.merge_clock(server_hlc)?;
+        self.server_hlc = Some(server_hlc.clone());
+        Ok(())
+    }
+
+    fn push_all(&mut self, batch: usize) -> Result<(), SyncError> {
+        // Each round settles every change it sends, so the outbox shrinks unless the app keeps
+        // writing; the bound stops a server that answers without settling anything. A round
+        // that sends changes again under fresh stamps earns one more.
+        let mut rounds_left = self.store.pending_count() / batch + 16;
+        loop {
+            let changes = self.store.pending_changes(batch)?;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            if rounds_left == 0 {
+                return Err(SyncError::Protocol(
+                    "pushes are not emptying the outbox".into(),
+                ));
+            }
+            rounds_left -= 1;
+            let sent: Vec<(EntryId, Stamp)> =
+                changes.iter().map(|c| (c.id, c.rev.clone())).collect();
+            let request = PushRequest {
+                device_id: self.store.device_id().to_string(),
+                changes: changes.iter().map(|c| c.to_json()).collect(),
+            };
+            let body =
+                serde_json::to_vec(&request).map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let answer: PushResponse = self.session.call("POST", "/v1/sync/push", body)?;
+            let restamped_before = self.report.restamped;
+            if self.settle(&sent, &answer)? == 0 {
+                return Err(SyncError::Protocol(
+                    "the server settled none of the pushed changes".into(),
+                ));
+            }
+            if self.report.restamped > restamped_before {
+                rounds_left += 1;
+            }
+        }
+    }
+
+    fn pull_all(&mut self, limit: usize) -> Result<(), SyncError> {
+        loop {
+            let path = match self.store.cursor()? {
+                Some(cursor) => format!(
+                    "/v1/sync/pull?since={}&limit={limit}",
+                    encode_query(&cursor)
+                ),
+                None => format!("/v1/sync/pull?limit={limit}"),
+            };
+            let answer: PullResponse = self.session.call("GET", &path, Vec::new())?;
+            self.report.pulled += self.store.apply_pulled(&answer.changes, &answer.cursor)?;
+            self.note_server_hlc(&answer.server_hlc)?;
+            if !answer.more {
+                return Ok(());
+            }
+            if answer.changes.is_empty() {
+                return Err(SyncError::Protocol(
+                    "the server said more but sent nothing".into(),
+                ));
+            }
+        }
+    }
+
+    /// Gives the changes on the rejected list that were refused only for their stamp (in an
+    /// earlier sync, while the wall clock was still ahead) a fresh one; returns how many.
+    fn restamp_rejected(&mut self) -> Result<usize, SyncError> {
+        let Some(server_hlc) = self.server_hlc.clone() else {
+            return Ok(0);
         };
-        let answer: PullResponse = session.call("GET", &path, Vec::new())?;
-        report.pulled += store.apply_pulled(&answer.changes, &answer.cursor)?;
-        store.merge_clock(&answer.server_hlc)?;
-        if !answer.more {
-            return Ok(());
+        let mut restamped = 0;
+        for rejection in self.store.rejected()? {
+            if is_clock_refusal(&rejection.code, rejection.field.as_deref())
+                && self.restamp(rejection.entry.id, &rejection.entry.rev, &server_hlc)?
+            {
+                restamped += 1;
+            }
         }
-        if answer.changes.is_empty() {
-            return Err(SyncError::Protocol(
-                "the server said more but sent nothing".into(),
-            ));
-        }
+        Ok(restamped)
     }
 }
 
@@ -159,27 +230,31 @@ fn encode_query(text: &str) -> String {
 /// Pushes the outbox, then pulls everything new. Any failure leaves the store consistent
 /// (acknowledged changes settled, pulled batches applied with their cursor) and the next
 /// sync finishes the job.
+///
+/// A change refused because this device's clock had run more than a day ahead is sent again
+/// under a fresh stamp once the wall clock is right (see [`DeviceStore::restamp_refused`]),
+/// in this sync or the first one after the clock was put right.
 pub fn sync(
     store: &DeviceStore,
     session: &Session,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
-    let mut report = SyncReport::default();
-    push_all(
+    let batch = options.push_batch.clamp(1, MAX_PUSH_CHANGES);
+    let mut run = Run {
         store,
         session,
-        options.push_batch.clamp(1, MAX_PUSH_CHANGES),
-        &mut report,
-    )?;
-    pull_all(
-        store,
-        session,
-        options.pull_limit.clamp(1, MAX_PULL_LIMIT),
-        &mut report,
-    )?;
-    report.duration = started.elapsed();
-    Ok(report)
+        report: SyncReport::default(),
+        server_hlc: None,
+        restamped: HashSet::new(),
+    };
+    run.push_all(batch)?;
+    run.pull_all(options.pull_limit.clamp(1, MAX_PULL_LIMIT))?;
+    if run.restamp_rejected()? > 0 {
+        run.push_all(batch)?;
+    }
+    run.report.duration = started.elapsed();
+    Ok(run.report)
 }
 
 #[cfg(test)]

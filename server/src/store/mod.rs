@@ -150,12 +150,18 @@ impl ServerStore {
         Ok(store)
     }
 
-    /// Marks a new directory with the diary layout this build writes, and refuses one marked
-    /// with another (a later build's, or an earlier one's once the layout changes again), so
+    /// Marks a new directory with the diary layout this build writes, upgrades one in the
+    /// layout just before it, and refuses one marked with any other (a later build's), so
     /// that a diary is never read with the wrong key layout.
     fn check_diary_layout(&self) -> Result<(), StoreError> {
         match self.meta(diary::LAYOUT_META)? {
             Some(layout) if layout == diary::LAYOUT => Ok(()),
+            Some(layout) if layout == diary::LAYOUT_WITHOUT_GREATEST_REV => {
+                diary::record_greatest_rev_of_entries(&self.trees.diary)?;
+                self.set_meta(diary::LAYOUT_META, diary::LAYOUT)?;
+                self.db.flush()?;
+                Ok(())
+            }
             Some(other) => Err(StoreError::Format {
                 tree: diary::TREE,
                 detail: format!(

@@ -160,13 +160,22 @@ impl SyncService {
     ) -> std::io::Result<Self> {
         let device =
             DeviceId::new(SERVER_DEVICE_ID).unwrap_or_else(|_| unreachable!("a constant valid id"));
+        // Resuming after the greatest applied rev keeps `server_hlc` at or above every stamp
+        // the server accepted, across restarts.
+        let clock = match store
+            .greatest_rev_applied()
+            .map_err(std::io::Error::other)?
+        {
+            Some(greatest) => HybridClock::resume(device, &greatest),
+            None => HybridClock::new(device),
+        };
         let commit = Arc::new(GroupCommit::new());
         let writer = DiaryWriter::start(Arc::clone(&store), table, Arc::clone(&commit))?;
         Ok(SyncService {
             store,
             commit,
             writer,
-            clock: Mutex::new(HybridClock::new(device)),
+            clock: Mutex::new(clock),
             wall,
             table,
         })

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, btree_map};
 
 use taperlog_core::clinical::MmeTable;
-use taperlog_core::model::{Entry, EntryId};
+use taperlog_core::model::{Entry, EntryId, Stamp};
 use taperlog_core::summary::{DayContribution, contributions, summarize_day};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::super::codec::{decode, encode};
 use super::super::{ServerStore, StoreError};
 use super::keys::{
-    CONTRIBUTIONS, PATIENT, SUMMARY, change_key, day_key, decode_entry, encode_entry, encode_log,
-    entry_key, kind_name, patient_key,
+    CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, SUMMARY, change_key, day_key,
+    decode_entry, encode_entry, encode_log, entry_key, kind_name, patient_key,
 };
 use super::staging::{Layer, View};
 use super::{ChangeOutcome, PatientState, PushToApply};
@@ -187,6 +187,54 @@ fn apply_push(
     Ok(outcomes)
 }
 
+/// The greatest rev among the changes of `pushes` that were applied.
+fn greatest_applied<'a>(
+    pushes: &'a [PushToApply<'_>],
+    outcomes: &[Result<Vec<ChangeOutcome>, StoreError>],
+) -> Option<&'a Stamp> {
+    pushes
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(push, outcomes)| Some(push.changes.iter().zip(outcomes.as_ref().ok()?)))
+        .flatten()
+        .filter(|(_, outcome)| matches!(outcome, ChangeOutcome::Applied(_)))
+        .map(|(change, _)| &change.rev)
+        .max()
+}
+
+/// Stages `rev` as the diary's greatest applied rev if it is greater than the stored one.
+fn stage_greatest_rev(tree: &sled::Tree, group: &mut Layer, rev: &Stamp) -> Result<(), StoreError> {
+    let stored: Option<Stamp> = match tree.get(GREATEST_REV_KEY)? {
+        Some(bytes) => Some(decode(kind_name(GREATEST_REV), &bytes)?),
+        None => None,
+    };
+    if stored.as_ref().is_none_or(|stored| rev > stored) {
+        group.insert(
+            GREATEST_REV_KEY.to_vec(),
+            encode(kind_name(GREATEST_REV), rev)?,
+        );
+    }
+    Ok(())
+}
+
+/// Writes the greatest-rev record of a diary in the layout before it
+/// ([`super::LAYOUT_WITHOUT_GREATEST_REV`]) from its entries, whose revs include every
+/// applied one. Runs once, at open, before any writer starts.
+pub(crate) fn record_greatest_rev_of_entries(tree: &sled::Tree) -> Result<(), StoreError> {
+    let mut greatest: Option<Stamp> = None;
+    for item in tree.scan_prefix([ENTRY]) {
+        let (_, bytes) = item?;
+        let (_, entry) = decode_entry(&bytes)?;
+        if greatest.as_ref().is_none_or(|g| entry.rev > *g) {
+            greatest = Some(entry.rev);
+        }
+    }
+    if let Some(rev) = greatest {
+        tree.insert(GREATEST_REV_KEY, encode(kind_name(GREATEST_REV), &rev)?)?;
+    }
+    Ok(())
+}
+
 impl ServerStore {
     /// Applies a group of pushes (validated changes, one patient each) with last-writer-wins
     /// per entry, in one atomic write. Each push succeeds or fails alone: a push whose
@@ -206,10 +254,13 @@ impl ServerStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tree = &self.trees.diary;
         let mut group = Layer::default();
-        let outcomes = pushes
+        let outcomes: Vec<_> = pushes
             .iter()
             .map(|push| apply_push(tree, &mut group, push, table))
             .collect();
+        if let Some(rev) = greatest_applied(pushes, &outcomes) {
+            stage_greatest_rev(tree, &mut group, rev)?;
+        }
         tree.apply_batch(group.into_batch())?;
         Ok(outcomes)
     }

@@ -27,6 +27,13 @@ pub(super) const SUMMARY: u8 = b'S';
 /// number, the latest entry and the last sync (one record, so a push pays one read and one
 /// write for it; pulls update the last sync under the writers' lock).
 pub(super) const PATIENT: u8 = b'P';
+/// `H` → the greatest `rev` the diary has applied (one record for the whole diary). The
+/// server's clock resumes after it on restart, so `server_hlc` never falls below a stamp
+/// the server accepted: a device that rebases its own clock on `server_hlc` after a clock
+/// jump (see `core::sync`) then still stamps after every revision the server holds.
+pub(super) const GREATEST_REV: u8 = b'H';
+/// The key of the [`GREATEST_REV`] record.
+pub(super) const GREATEST_REV_KEY: [u8; 1] = [GREATEST_REV];
 /// Kinds of the previous development layout, which kept the patient's state in three
 /// records (`N` last sequence number, `A` latest entry, `Y` last sync). A tree holding them
 /// is refused at open rather than read with those fields missing.
@@ -40,6 +47,7 @@ pub(super) fn kind_name(kind: u8) -> &'static str {
         CONTRIBUTIONS => "diary/contributions",
         SUMMARY => "diary/summary",
         PATIENT => "diary/patient",
+        GREATEST_REV => "diary/greatest_rev",
         _ => "diary",
     }
 }

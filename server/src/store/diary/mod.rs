@@ -18,11 +18,16 @@ use taperlog_core::model::{Entry, Stamp};
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
+pub(crate) use apply::record_greatest_rev_of_entries;
 pub(crate) use keys::TREE;
 
 /// The layout of the diary tree this build reads and writes (one tree; `E`, `C`, `K`, `S`
-/// and `P` records), kept in `meta` under [`LAYOUT_META`].
-pub(crate) const LAYOUT: &str = "diary-2";
+/// and `P` records, and the `H` record of the greatest applied rev), kept in `meta` under
+/// [`LAYOUT_META`].
+pub(crate) const LAYOUT: &str = "diary-3";
+/// The layout before the `H` record: this build upgrades it at open by computing the
+/// record from the entries ([`record_greatest_rev_of_entries`]).
+pub(crate) const LAYOUT_WITHOUT_GREATEST_REV: &str = "diary-2";
 /// The `meta` name of the diary's layout.
 pub(crate) const LAYOUT_META: &str = "diary_layout";
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use taperlog_core::model::{Entry, EntryId};
+use taperlog_core::model::{Entry, EntryId, Stamp};
 use taperlog_core::summary::{DailySummary, DayContribution};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::super::codec::decode;
 use super::super::{ServerStore, StoreError};
 use super::keys::{
-    CHANGE, CONTRIBUTIONS, ENTRY, PATIENT, REST, SUMMARY, change_key, date_of_key, day_key,
-    decode_entry, decode_log, entry_key, kind_name, patient_key, u64_of,
+    CHANGE, CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, REST, SUMMARY,
+    change_key, date_of_key, day_key, decode_entry, decode_log, entry_key, kind_name, patient_key,
+    u64_of,
 };
 use super::{ChangePage, PatientActivity, PatientState};
 
@@ -19,6 +20,15 @@ use super::{ChangePage, PatientActivity, PatientState};
 type DayRecord = BTreeMap<EntryId, DayContribution>;
 
 impl ServerStore {
+    /// The greatest `rev` the diary has applied (none before the first change): the server's
+    /// clock resumes after it.
+    pub fn greatest_rev_applied(&self) -> Result<Option<Stamp>, StoreError> {
+        match self.trees.diary.get(GREATEST_REV_KEY)? {
+            Some(bytes) => Ok(Some(decode(kind_name(GREATEST_REV), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The patient's activity (empty before their first sync).
     pub fn patient_activity(&self, patient: Uuid) -> Result<PatientActivity, StoreError> {
         let state: PatientState = match self.trees.diary.get(patient_key(PATIENT, patient))? {

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 use taperlog_core::clinical::DEFAULT_MME_TABLE;
 use taperlog_core::model::{
-    Body, DeviceId, DoseBody, HybridClock, NoteBody, PainBody, Route, Unit,
+    Body, DeviceId, DoseBody, HybridClock, NoteBody, PainBody, Route, Stamp, Unit,
 };
 use taperlog_core::summary::daily_summaries;
 use time::macros::{date, datetime};
@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 
 use std::collections::BTreeMap;
 
-use super::keys::entry_key;
+use super::keys::{self, entry_key};
 use super::*;
 use crate::store::{ServerStore, StoreError};
 
@@ -407,4 +407,78 @@ proptest! {
             .unwrap();
         prop_assert_eq!(found, live);
     }
+}
+
+#[test]
+fn the_greatest_applied_rev_only_grows_and_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let patient = Uuid::now_v7();
+    let device = DeviceId::new("a").unwrap();
+    let at = |millis: u64, id: Uuid| {
+        Entry::live(
+            id,
+            datetime!(2026-11-20 08:00 +01:00),
+            oxycodone(5.0),
+            Stamp::new(millis, 0, device.clone()),
+        )
+    };
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    {
+        let store = ServerStore::open(dir.path()).unwrap();
+        assert_eq!(store.greatest_rev_applied().unwrap(), None);
+        let apply = |change: Entry| {
+            store
+                .apply_changes(patient, &[change], DEFAULT_MME_TABLE, NOW)
+                .unwrap()
+        };
+        apply(at(5_000, first));
+        // Applied (a new entry) but older, and superseded: neither lowers it.
+        assert_eq!(apply(at(3_000, second)), vec![ChangeOutcome::Applied(2)]);
+        assert_eq!(apply(at(4_000, first)), vec![ChangeOutcome::Superseded]);
+        assert_eq!(
+            store.greatest_rev_applied().unwrap(),
+            Some(at(5_000, first).rev)
+        );
+        apply(at(6_000, second));
+        store.flush_blocking().unwrap();
+    }
+    let store = ServerStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.greatest_rev_applied().unwrap(),
+        Some(at(6_000, second).rev)
+    );
+}
+
+#[test]
+fn a_diary_of_the_layout_before_the_greatest_rev_gets_it_from_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let patient = Uuid::now_v7();
+    // The greatest rev belongs to neither the first nor the last entry in key order.
+    let changes: Vec<Entry> = [7_000, 9_000, 8_000]
+        .into_iter()
+        .map(|millis| {
+            Entry::live(
+                Uuid::now_v7(),
+                datetime!(2026-11-20 08:00 +01:00),
+                oxycodone(5.0),
+                Stamp::new(millis, 0, DeviceId::new("a").unwrap()),
+            )
+        })
+        .collect();
+    {
+        let store = ServerStore::open(dir.path()).unwrap();
+        store
+            .apply_changes(patient, &changes, DEFAULT_MME_TABLE, NOW)
+            .unwrap();
+        // What the layout before it looked like: no greatest-rev record, marked diary-2.
+        store.trees.diary.remove(keys::GREATEST_REV_KEY).unwrap();
+        store
+            .set_meta(LAYOUT_META, LAYOUT_WITHOUT_GREATEST_REV)
+            .unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let store = ServerStore::open(dir.path()).unwrap();
+    assert_eq!(store.meta(LAYOUT_META).unwrap().as_deref(), Some(LAYOUT));
+    let greatest = changes.iter().map(|c| c.rev.clone()).max();
+    assert_eq!(store.greatest_rev_applied().unwrap(), greatest);
 }
