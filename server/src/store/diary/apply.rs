@@ -143,7 +143,7 @@ impl PushApply<'_> {
 }
 
 /// The patient's stored state (the default before their first push or pull), read with `get`.
-fn read_state(
+pub(super) fn read_state(
     get: impl FnOnce(&[u8]) -> Result<Option<sled::IVec>, StoreError>,
     patient: Uuid,
 ) -> Result<PatientState, StoreError> {

@@ -137,3 +137,5 @@ pub fn greatest_rev<'a>(changes: impl IntoIterator<Item = &'a Entry>) -> Option<
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_concurrent;

@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use super::super::codec::decode;
 use super::super::{ServerStore, StoreError};
+use super::apply::read_state;
 use super::keys::{
-    CHANGE, CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, REST, SUMMARY,
-    change_key, date_of_key, day_key, decode_entry, decode_log, entry_key, kind_name, patient_key,
-    u64_of,
+    CHANGE, CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, REST, SUMMARY, change_key,
+    date_of_key, day_key, decode_entry, decode_log, entry_key, kind_name, patient_key, u64_of,
 };
-use super::{ChangePage, PatientActivity, PatientState};
+use super::{ChangePage, PatientActivity};
 
 /// One day's contributions by entry.
 type DayRecord = BTreeMap<EntryId, DayContribution>;
@@ -31,10 +31,8 @@ impl ServerStore {
 
     /// The patient's activity (empty before their first sync).
     pub fn patient_activity(&self, patient: Uuid) -> Result<PatientActivity, StoreError> {
-        let state: PatientState = match self.trees.diary.get(patient_key(PATIENT, patient))? {
-            Some(bytes) => decode(kind_name(PATIENT), &bytes)?,
-            None => PatientState::default(),
-        };
+        let tree = &self.trees.diary;
+        let state = read_state(|key| Ok(tree.get(key)?), patient)?;
         let last_sync_at = state.last_sync_millis.and_then(|millis| {
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
         });
@@ -53,7 +51,22 @@ impl ServerStore {
         limit: usize,
     ) -> Result<ChangePage, StoreError> {
         let tree = &self.trees.diary;
+        // sled's iterators are not snapshots: a scan sees some records written while it runs
+        // and not others. Rather than rely on which, the page ends at the last sequence
+        // number when the read starts: every record up to it is already in the tree (the
+        // patient's state and the records are written in one atomic batch), so the cursor
+        // never moves past a change the scan could not see. Later changes are left to the
+        // next pull.
+        let last = read_state(|key| Ok(tree.get(key)?), patient)?.last_seq;
         let wanted = after.saturating_add(1);
+        let mut page = ChangePage {
+            changes: Vec::new(),
+            last_seq: after,
+            more: false,
+        };
+        if wanted > last {
+            return Ok(page);
+        }
         // The record holding `wanted` may start before it.
         let start = match tree
             .range(patient_key(CHANGE, patient)..=change_key(patient, wanted))
@@ -62,17 +75,15 @@ impl ServerStore {
             Some(item) => item?.0.to_vec(),
             None => change_key(patient, wanted),
         };
-        let mut page = ChangePage {
-            changes: Vec::new(),
-            last_seq: after,
-            more: false,
-        };
-        'records: for item in tree.range(start..=change_key(patient, u64::MAX)) {
+        'records: for item in tree.range(start..=change_key(patient, last)) {
             let (key, bytes) = item?;
             let first = u64_of(&key[REST..])?;
             for (seq, id) in (first..).zip(decode_log(&bytes)?) {
                 if seq < wanted {
                     continue;
+                }
+                if seq > last {
+                    break 'records;
                 }
                 if page.changes.len() == limit {
                     page.more = true;
