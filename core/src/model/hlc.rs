@@ -221,7 +221,8 @@ impl WallClock for SystemWallClock {
 }
 
 /// A device's hybrid logical clock: stamps strictly increase even when the wall clock goes
-/// backwards, and after [`HybridClock::merge`] every new stamp is greater than the merged one.
+/// backwards, and after [`HybridClock::merge`] every new stamp is greater than the merged one
+/// (until the clock is moved back with [`HybridClock::rebase`], after it ran ahead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HybridClock {
     device: DeviceId,
@@ -258,7 +259,8 @@ impl HybridClock {
         Stamp::new(self.last_millis, self.last_counter, self.device.clone())
     }
 
-    /// A new stamp, greater than every stamp this clock made or merged before.
+    /// A new stamp, greater than every stamp this clock made or merged since it was created,
+    /// resumed or last moved back.
     pub fn now(&mut self, wall_millis: u64) -> Stamp {
         let wall = wall_millis.min(MAX_STAMP_MILLIS);
         if wall > self.last_millis {
@@ -372,6 +374,25 @@ mod tests {
         fn string_order_is_clock_order(a in stamp_strategy(), b in stamp_strategy()) {
             prop_assert_eq!(a.cmp(&b), a.to_string().as_bytes().cmp(b.to_string().as_bytes()));
             prop_assert_eq!(a.to_string().parse::<Stamp>().unwrap(), a);
+        }
+
+        #[test]
+        fn a_clock_moved_to_a_base_stamps_right_after_it(
+            made in 0u64..3_000_000,
+            base_millis in 0u64..3_000_000,
+            base_counter in any::<u16>(),
+            wall in 0u64..3_000_000,
+        ) {
+            let mut clock = HybridClock::new(device("dev"));
+            clock.now(made);
+            let base = Stamp::new(base_millis, base_counter, device("server"));
+            clock.rebase(&base);
+            clock.merge(&base);
+            let last = clock.last();
+            prop_assert_eq!((last.millis(), last.counter()), (base_millis, base_counter));
+            let next = clock.now(wall);
+            prop_assert!((next.millis(), next.counter()) > (base_millis, base_counter));
+            prop_assert!(next.millis() <= wall.max(base_millis) + 1);
         }
 
         #[test]

@@ -34,6 +34,9 @@ pub(crate) const META_FORMAT: &[u8] = b"format_version";
 pub(crate) const META_DEVICE: &[u8] = b"device_id";
 pub(crate) const META_CLOCK: &[u8] = b"clock";
 pub(crate) const META_CURSOR: &[u8] = b"cursor";
+/// The greatest stamp received from the server (`server_hlc`, pulled revs): a clock moved
+/// back after it ran ahead never goes below it.
+pub(crate) const META_SERVER_FLOOR: &[u8] = b"server_floor";
 
 /// The key of an entry in `entries` and `rejected`.
 pub(crate) fn id_key(id: &EntryId) -> [u8; 16] {

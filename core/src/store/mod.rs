@@ -18,7 +18,7 @@ mod write;
 #[cfg(test)]
 mod model_test;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -7,7 +7,7 @@ use super::codec;
 use super::error::StoreResult;
 use super::tx::abort;
 use super::{DeviceStore, RejectedChange};
-use crate::model::{Entry, EntryId, LIMITS, Stamp, ValidationError};
+use crate::model::{Entry, EntryId, HybridClock, LIMITS, Stamp, ValidationError};
 
 /// How far inside the server's limit (a `rev` at most [`LIMITS`]`.max_future` ahead of its
 /// clock) this device's wall clock must be before a refused change is given a fresh stamp:
@@ -23,8 +23,16 @@ pub enum Restamp {
     /// The refused revision has since been replaced (edited again, or overtaken by a pulled
     /// change): nothing to do.
     Moot,
-    /// This device's wall clock is still too far ahead of the server's: a fresh stamp would
-    /// be refused too, so the change belongs on the rejected list.
+    /// No stamp this device can make now would be well below the refused one: its wall
+    /// clock is still (about as far) ahead, or the refusal was not about the clock. A fresh
+    /// stamp would be refused too, so the change belongs on the rejected list.
+    WallClockAhead,
+}
+
+/// [`Restamp`] with the moved clock, as the transaction decides it.
+enum Outcome {
+    Restamped(Box<(Entry, HybridClock)>),
+    Moot,
     WallClockAhead,
 }
 
@@ -97,14 +105,15 @@ impl DeviceStore {
     }
 
     /// Gives a change the server refused as stamped too far ahead of its clock a fresh stamp,
-    /// once this device's wall clock is right again: the clock is moved back to `server_hlc`,
-    /// and the refused revision (in the outbox or on the rejected list) is replaced by the
-    /// same content under a new stamp (the later of `server_hlc` and the wall clock), queued
-    /// for pushing.
+    /// once this device's wall clock is right again: the clock is moved back to the greatest
+    /// stamp known from the server (`server_hlc`, or a greater one received before), and the
+    /// refused revision (in the outbox or on the rejected list) is replaced by the same
+    /// content under a new stamp (the later of that and the wall clock), queued for pushing.
     ///
     /// Moving the clock back is safe because `server_hlc` is at or above every stamp the
-    /// server accepted (the server keeps its clock across restarts), and stamps above it
-    /// that this device made were refused, so nobody else holds them. Durable on return.
+    /// server accepted (it merges a push's stamps before applying them, and keeps its clock
+    /// across restarts), and stamps above it that this device made were refused, so nobody
+    /// else holds them. Durable on return.
     pub fn restamp_refused(
         &self,
         id: EntryId,
@@ -117,17 +126,28 @@ impl DeviceStore {
         if wall > server_hlc.millis().saturating_add(allowed_ahead) {
             return Ok(Restamp::WallClockAhead);
         }
-        // Exactly at `server_hlc`: the fresh stamp is the later of it and the wall clock.
-        let mut rebased = clock.clone();
-        rebased.rebase(server_hlc);
-        rebased.merge(server_hlc);
-        let rev = rebased.now(wall);
-        let last = rebased.last();
-        let fresh = self.trees.transact(|tx| {
+        let outcome = self.trees.transact(|tx| {
             let current = match tx.revision(&id)? {
                 Some(current) if &current.rev == refused => current,
-                _ => return Ok(None),
+                _ => return Ok(Outcome::Moot),
             };
+            // Exactly at the greatest stamp known from the server: the fresh stamp is the
+            // later of it and the wall clock.
+            let floor = match tx.server_floor()? {
+                Some(floor) if floor > *server_hlc => floor,
+                _ => server_hlc.clone(),
+            };
+            let mut rebased = clock.clone();
+            rebased.rebase(&floor);
+            rebased.merge(&floor);
+            let rev = rebased.now(wall);
+            // Only worth sending if it is well below the refused stamp; otherwise the wall
+            // clock is as far ahead as when that one was made (or the refusal was not about
+            // the clock at all) and the server would refuse it again.
+            let margin = RESTAMP_MARGIN.whole_milliseconds() as u64;
+            if rev.millis().saturating_add(margin) >= refused.millis() {
+                return Ok(Outcome::WallClockAhead);
+            }
             let fresh = Entry {
                 device_id: rev.device().clone(),
                 rev: rev.clone(),
@@ -136,16 +156,20 @@ impl DeviceStore {
             let encoded = codec::encode_entry(&fresh).map_err(abort)?;
             tx.put_revision(&fresh, &encoded, Some(&current))?;
             tx.enqueue(&fresh, Some(&current))?;
-            tx.save_clock(&last)?;
-            Ok(Some(fresh))
+            tx.save_clock(&rebased.last())?;
+            Ok(Outcome::Restamped(Box::new((fresh, rebased))))
         })?;
-        let Some(fresh) = fresh else {
-            return Ok(Restamp::Moot);
-        };
-        *clock = rebased;
-        drop(clock);
-        self.flush()?;
-        Ok(Restamp::Restamped(fresh))
+        match outcome {
+            Outcome::Restamped(restamped) => {
+                let (fresh, rebased) = *restamped;
+                *clock = rebased;
+                drop(clock);
+                self.flush()?;
+                Ok(Restamp::Restamped(fresh))
+            }
+            Outcome::Moot => Ok(Restamp::Moot),
+            Outcome::WallClockAhead => Ok(Restamp::WallClockAhead),
+        }
     }
 
     /// Applies pulled changes with last-writer-wins per entry (a change replaces the local
@@ -191,6 +215,9 @@ impl DeviceStore {
                 applied += 1;
             }
             tx.meta.insert(codec::META_CURSOR, cursor.clone())?;
+            if let Some(greatest) = changes.iter().map(|c| &c.rev).max() {
+                tx.raise_server_floor(greatest)?;
+            }
             tx.save_clock(&last)?;
             Ok(applied)
         })?;
@@ -200,18 +227,23 @@ impl DeviceStore {
         Ok(applied)
     }
 
-    /// Takes a stamp from elsewhere (the server's `server_hlc`) into the clock, so every later
-    /// local change orders after it. Durable on return.
-    pub fn merge_clock(&self, remote: &Stamp) -> StoreResult<()> {
+    /// Takes the server's clock (`server_hlc`) into this device's, so every later local change
+    /// orders after it, and keeps it as the floor [`DeviceStore::restamp_refused`] never goes
+    /// below. Durable on return.
+    pub fn merge_clock(&self, server_hlc: &Stamp) -> StoreResult<()> {
         let mut clock = self.lock_clock();
-        let before = clock.last();
-        clock.merge(remote);
-        let last = clock.last();
-        if last != before {
-            self.trees
-                .meta
-                .insert(codec::META_CLOCK, codec::encode_stamp(&last))?;
-        }
+        let mut merged = clock.clone();
+        merged.merge(server_hlc);
+        let last = merged.last();
+        let changed = last != clock.last();
+        self.trees.transact(|tx| {
+            tx.raise_server_floor(server_hlc)?;
+            if changed {
+                tx.save_clock(&last)?;
+            }
+            Ok(())
+        })?;
+        *clock = merged;
         drop(clock);
         self.flush()
     }

@@ -142,6 +142,27 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Raises the greatest stamp received from the server to `received` if it is greater.
+    pub(crate) fn raise_server_floor(&self, received: &Stamp) -> TxResult<()> {
+        let floor = match self.meta.get(codec::META_SERVER_FLOOR)? {
+            Some(value) => Some(codec::decode_stamp(&value).map_err(abort)?),
+            None => None,
+        };
+        if floor.is_none_or(|floor| *received > floor) {
+            self.meta
+                .insert(codec::META_SERVER_FLOOR, codec::encode_stamp(received))?;
+        }
+        Ok(())
+    }
+
+    /// The greatest stamp received from the server, if any.
+    pub(crate) fn server_floor(&self) -> TxResult<Option<Stamp>> {
+        match self.meta.get(codec::META_SERVER_FLOOR)? {
+            Some(value) => codec::decode_stamp(&value).map(Some).map_err(abort),
+            None => Ok(None),
+        }
+    }
+
     /// Persists the clock's last stamp, so a restart resumes after it.
     pub(crate) fn save_clock(&self, last: &Stamp) -> TxResult<()> {
         self.meta

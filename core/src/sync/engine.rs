@@ -1,5 +1,6 @@
 //! The client sync: push the outbox in batches until it is empty, then pull until the
-//! server has nothing more. Each step is idempotent and leaves the store consistent.
+//! server has nothing more (and push again what a clock jump had kept on the rejected
+//! list). Each step is idempotent and leaves the store consistent.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -47,10 +48,13 @@ pub struct SyncReport {
     pub duration: Duration,
 }
 
-/// Whether a refusal is about the change's `rev` being too far ahead of the server's clock
-/// ([`crate::model::validate_rev_not_ahead`]): the device's clock, not the patient's
-/// entry, was wrong, so a fresh stamp can fix it.
-fn is_clock_refusal(code: &str, field: Option<&str>) -> bool {
+/// Whether a refusal may be about the change's `rev` being too far ahead of the server's
+/// clock ([`crate::model::validate_rev_not_ahead`]): the device's clock, not the patient's
+/// entry, was wrong, so a fresh stamp can fix it. Other refusals of the field (a malformed
+/// stamp, which this device does not make) are told apart by
+/// [`DeviceStore::restamp_refused`]: it sends a fresh stamp only if it is well below the
+/// refused one.
+fn may_be_clock_refusal(code: &str, field: Option<&str>) -> bool {
     code == VALIDATION_FAILED && field == Some("rev")
 }
 
@@ -110,12 +114,14 @@ impl Run<'_> {
                 continue;
             };
             let error = &refusal.error;
-            if is_clock_refusal(&error.code, error.field.as_deref())
+            if may_be_clock_refusal(&error.code, error.field.as_deref())
                 && self.restamp(*id, rev, &answer.server_hlc)?
             {
                 settled += 1;
                 continue;
             }
+            // Settled either way: a refusal of a revision edited since is moot.
+            settled += 1;
             if self.store.reject(
                 *id,
                 rev,
@@ -124,7 +130,6 @@ impl Run<'_> {
                 error.field.as_deref(),
             )? {
                 self.report.rejected += 1;
-                settled += 1;
             }
         }
         self.note_server_hlc(&answer.server_hlc)?;
@@ -205,7 +210,7 @@ impl Run<'_> {
         };
         let mut restamped = 0;
         for rejection in self.store.rejected()? {
-            if is_clock_refusal(&rejection.code, rejection.field.as_deref())
+            if may_be_clock_refusal(&rejection.code, rejection.field.as_deref())
                 && self.restamp(rejection.entry.id, &rejection.entry.rev, &server_hlc)?
             {
                 restamped += 1;
@@ -260,6 +265,79 @@ pub fn sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_util::{ManualClock, NOON_MILLIS, open, pain};
+    use crate::sync::{HttpRequest, HttpResponse, HttpTransport, Tokens, TransportError};
+    use std::sync::Arc;
+    use time::macros::datetime;
+
+    /// A server that refuses every change for its `rev`, whatever the stamp.
+    struct RefusesEveryRev;
+
+    impl HttpTransport for RefusesEveryRev {
+        fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            let server_hlc = format!("{NOON_MILLIS:012x}-0000-server");
+            let body = if request.method == "POST" {
+                let push: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                let rejected: Vec<serde_json::Value> = push["changes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({"id": c["id"], "rev": c["rev"], "error": {
+                            "code": "validation_failed", "field": "rev", "message": "no"}})
+                    })
+                    .collect();
+                serde_json::json!({"accepted": [], "rejected": rejected, "server_hlc": server_hlc})
+            } else {
+                serde_json::json!({"changes": [], "cursor": "0", "more": false, "server_hlc": server_hlc})
+            };
+            Ok(HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: serde_json::to_vec(&body).unwrap(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_fresh_stamp_refused_again_ends_on_the_rejected_list_and_is_not_resent_every_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(NOON_MILLIS + 3 * 86_400_000);
+        let store = open(dir.path(), clock.clone());
+        let entry = store
+            .record(datetime!(2026-11-22 08:00 UTC), pain(4))
+            .unwrap();
+        clock.set(NOON_MILLIS);
+        let session = Session::new("http://server.invalid", Arc::new(RefusesEveryRev));
+        session.restore(Tokens {
+            access_token: "token".into(),
+            refresh_token: "refresh".into(),
+            access_expires_at: u64::MAX / 2,
+            user_id: "u".into(),
+            role: "patient".into(),
+            patient_id: None,
+            username: None,
+        });
+        let report = sync(&store, &session, &SyncOptions::default()).unwrap();
+        assert_eq!(
+            (report.pushed, report.rejected, report.restamped),
+            (0, 1, 1)
+        );
+        let refused = store.rejected().unwrap();
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0].entry.rev < entry.rev,
+            "the fresh stamp was refused"
+        );
+        assert_eq!(store.pending_count(), 0);
+        // The refused stamp is already as early as this device can make: no resending.
+        let report = sync(&store, &session, &SyncOptions::default()).unwrap();
+        assert_eq!(
+            (report.pushed, report.rejected, report.restamped),
+            (0, 0, 0)
+        );
+        assert_eq!(store.rejected().unwrap().len(), 1);
+    }
 
     #[test]
     fn cursors_are_percent_encoded() {

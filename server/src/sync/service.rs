@@ -196,15 +196,16 @@ impl SyncService {
         &self.commit
     }
 
-    fn stamp(&self, merge: Option<&Stamp>) -> Stamp {
-        let mut clock = self
-            .clock
+    fn lock_clock(&self) -> std::sync::MutexGuard<'_, HybridClock> {
+        // The clock is two integers; a panic elsewhere cannot leave it half-updated.
+        self.clock
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(remote) = merge {
-            clock.merge(remote);
-        }
-        clock.now(self.wall.now_millis())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new stamp of the server's clock, for `server_hlc`.
+    fn stamp(&self) -> Stamp {
+        self.lock_clock().now(self.wall.now_millis())
     }
 
     /// Validates each change, applies the valid ones with last-writer-wins, and answers once
@@ -219,7 +220,12 @@ impl SyncService {
                 rev: e.rev.clone(),
             })
             .collect();
-        let greatest = greatest_rev(&valid).cloned();
+        // Merged before the changes are applied, so that every answer given once they can
+        // be read (a pull's too, and whether or not this handler lives to answer) carries a
+        // `server_hlc` at or above them: phones move their clocks back to it after a jump.
+        if let Some(greatest) = greatest_rev(&valid) {
+            self.lock_clock().merge(greatest);
+        }
         if !valid.is_empty() {
             let (_, ticket) = self.writer.apply(patient, valid, now).await?;
             self.commit.wait_durable(&self.store, ticket).await?;
@@ -227,7 +233,7 @@ impl SyncService {
         Ok(PushResponse {
             accepted,
             rejected,
-            server_hlc: self.stamp(greatest.as_ref()),
+            server_hlc: self.stamp(),
         })
     }
 
@@ -268,7 +274,7 @@ impl SyncService {
             changes: page.changes,
             cursor: page.last_seq.to_string(),
             more: page.more,
-            server_hlc: self.stamp(None),
+            server_hlc: self.stamp(),
         })
     }
 }

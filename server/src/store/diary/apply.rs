@@ -13,7 +13,7 @@ use super::super::codec::{decode, encode};
 use super::super::{ServerStore, StoreError};
 use super::keys::{
     CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, SUMMARY, change_key, day_key,
-    decode_entry, encode_entry, encode_log, entry_key, kind_name, patient_key,
+    decode_entry, encode_entry, encode_log, entry_key, kind_name, patient_key, rev_of_entry,
 };
 use super::staging::{Layer, View};
 use super::{ChangeOutcome, PatientState, PushToApply};
@@ -204,11 +204,7 @@ fn greatest_applied<'a>(
 
 /// Stages `rev` as the diary's greatest applied rev if it is greater than the stored one.
 fn stage_greatest_rev(tree: &sled::Tree, group: &mut Layer, rev: &Stamp) -> Result<(), StoreError> {
-    let stored: Option<Stamp> = match tree.get(GREATEST_REV_KEY)? {
-        Some(bytes) => Some(decode(kind_name(GREATEST_REV), &bytes)?),
-        None => None,
-    };
-    if stored.as_ref().is_none_or(|stored| rev > stored) {
+    if read_greatest_rev(tree)?.is_none_or(|stored| *rev > stored) {
         group.insert(
             GREATEST_REV_KEY.to_vec(),
             encode(kind_name(GREATEST_REV), rev)?,
@@ -217,22 +213,46 @@ fn stage_greatest_rev(tree: &sled::Tree, group: &mut Layer, rev: &Stamp) -> Resu
     Ok(())
 }
 
-/// Writes the greatest-rev record of a diary in the layout before it
-/// ([`super::LAYOUT_WITHOUT_GREATEST_REV`]) from its entries, whose revs include every
-/// applied one. Runs once, at open, before any writer starts.
-pub(crate) fn record_greatest_rev_of_entries(tree: &sled::Tree) -> Result<(), StoreError> {
-    let mut greatest: Option<Stamp> = None;
-    for item in tree.scan_prefix([ENTRY]) {
-        let (_, bytes) = item?;
-        let (_, entry) = decode_entry(&bytes)?;
-        if greatest.as_ref().is_none_or(|g| entry.rev > *g) {
-            greatest = Some(entry.rev);
+/// The diary's greatest applied rev. A record that cannot be read is rebuilt from the
+/// entries rather than failing every push (or the server's start) until someone repairs it.
+pub(super) fn read_greatest_rev(tree: &sled::Tree) -> Result<Option<Stamp>, StoreError> {
+    let Some(bytes) = tree.get(GREATEST_REV_KEY)? else {
+        return Ok(None);
+    };
+    match decode(kind_name(GREATEST_REV), &bytes) {
+        Ok(rev) => Ok(Some(rev)),
+        Err(error) => {
+            tracing::warn!(%error, "the diary's greatest-rev record cannot be read; rebuilding it");
+            record_greatest_rev_of_entries(tree)
         }
     }
-    if let Some(rev) = greatest {
-        tree.insert(GREATEST_REV_KEY, encode(kind_name(GREATEST_REV), &rev)?)?;
+}
+
+/// Writes the greatest-rev record from the diary's entries, whose revs include every
+/// applied one, and returns it: for a diary in the layout before the record
+/// ([`super::LAYOUT_WITHOUT_GREATEST_REV`], once, at open) or one whose record cannot be
+/// read. Reads only each entry's `rev`; an entry that cannot be read is skipped (and
+/// counted in the log) rather than stopping the server.
+pub(crate) fn record_greatest_rev_of_entries(
+    tree: &sled::Tree,
+) -> Result<Option<Stamp>, StoreError> {
+    let mut greatest: Option<Stamp> = None;
+    let mut unreadable = 0usize;
+    for item in tree.scan_prefix([ENTRY]) {
+        let (_, bytes) = item?;
+        match rev_of_entry(&bytes) {
+            Ok(rev) if greatest.as_ref().is_none_or(|g| rev > *g) => greatest = Some(rev),
+            Ok(_) => {}
+            Err(_) => unreadable += 1,
+        }
     }
-    Ok(())
+    if unreadable > 0 {
+        tracing::warn!(unreadable, "entries skipped while finding the greatest rev");
+    }
+    if let Some(rev) = &greatest {
+        tree.insert(GREATEST_REV_KEY, encode(kind_name(GREATEST_REV), rev)?)?;
+    }
+    Ok(greatest)
 }
 
 impl ServerStore {

@@ -1,8 +1,8 @@
-//! The diary's key layout: one sled tree, every key starting with a kind byte and the
-//! patient id, so that one `apply_batch` writes a whole group of pushes atomically (sled
+//! The diary's key layout: one sled tree, every key starting with a kind byte and (but for
+//! the one greatest-rev record) the patient id, so that one `apply_batch` writes a whole group of pushes atomically (sled
 //! batches are atomic within one tree) and a patient's records of a kind sort together.
 
-use taperlog_core::model::{Entry, EntryId};
+use taperlog_core::model::{Entry, EntryId, Stamp};
 use time::Date;
 use uuid::Uuid;
 
@@ -170,6 +170,27 @@ pub(super) fn decode_entry(bytes: &[u8]) -> Result<(u64, Entry), StoreError> {
         Some((&FORMAT_VERSION, _)) => Err(bad("truncated record".into())),
         Some((version, _)) => Err(bad(format!("unknown format version {version}"))),
         None => Err(bad("empty value".into())),
+    }
+}
+
+/// Only the `rev` of an entry record written by [`encode_entry`] (reading the rest would
+/// cost more and could fail on a field that does not matter here).
+pub(super) fn rev_of_entry(bytes: &[u8]) -> Result<Stamp, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct RevOnly {
+        rev: Stamp,
+    }
+    let bad = |detail: String| StoreError::Format {
+        tree: kind_name(ENTRY),
+        detail,
+    };
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, rest)) if rest.len() >= 8 => {
+            serde_json::from_slice::<RevOnly>(&rest[8..])
+                .map(|r| r.rev)
+                .map_err(|e| bad(e.to_string()))
+        }
+        _ => Err(bad("not an entry record".into())),
     }
 }
 

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::super::codec::decode;
 use super::super::{ServerStore, StoreError};
-use super::apply::read_state;
+use super::apply::{read_greatest_rev, read_state};
 use super::keys::{
-    CHANGE, CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, REST, SUMMARY, change_key,
-    date_of_key, day_key, decode_entry, decode_log, entry_key, kind_name, patient_key, u64_of,
+    CHANGE, CONTRIBUTIONS, ENTRY, REST, SUMMARY, change_key, date_of_key, day_key, decode_entry,
+    decode_log, entry_key, kind_name, patient_key, u64_of,
 };
 use super::{ChangePage, PatientActivity};
 
@@ -23,10 +23,7 @@ impl ServerStore {
     /// The greatest `rev` the diary has applied (none before the first change): the server's
     /// clock resumes after it.
     pub fn greatest_rev_applied(&self) -> Result<Option<Stamp>, StoreError> {
-        match self.trees.diary.get(GREATEST_REV_KEY)? {
-            Some(bytes) => Ok(Some(decode(kind_name(GREATEST_REV), &bytes)?)),
-            None => Ok(None),
-        }
+        read_greatest_rev(&self.trees.diary)
     }
 
     /// The patient's activity (empty before their first sync).

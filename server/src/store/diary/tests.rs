@@ -482,3 +482,42 @@ fn a_diary_of_the_layout_before_the_greatest_rev_gets_it_from_its_entries() {
     let greatest = changes.iter().map(|c| c.rev.clone()).max();
     assert_eq!(store.greatest_rev_applied().unwrap(), greatest);
 }
+
+#[test]
+fn an_unreadable_greatest_rev_record_is_rebuilt_from_the_entries() {
+    let (_dir, store) = store();
+    let patient = Uuid::now_v7();
+    let stamp = |millis| Stamp::new(millis, 0, DeviceId::new("a").unwrap());
+    let entry = |millis| {
+        Entry::live(
+            Uuid::now_v7(),
+            datetime!(2026-11-20 08:00 +01:00),
+            oxycodone(5.0),
+            stamp(millis),
+        )
+    };
+    store
+        .apply_changes(
+            patient,
+            &[entry(9_000), entry(7_000)],
+            DEFAULT_MME_TABLE,
+            NOW,
+        )
+        .unwrap();
+    store
+        .trees
+        .diary
+        .insert(keys::GREATEST_REV_KEY, &b"\x01not json"[..])
+        .unwrap();
+    assert_eq!(store.greatest_rev_applied().unwrap(), Some(stamp(9_000)));
+    // Pushes go on, and the record is whole again.
+    store
+        .trees
+        .diary
+        .insert(keys::GREATEST_REV_KEY, &b"\x01not json"[..])
+        .unwrap();
+    store
+        .apply_changes(patient, &[entry(8_000)], DEFAULT_MME_TABLE, NOW)
+        .unwrap();
+    assert_eq!(store.greatest_rev_applied().unwrap(), Some(stamp(9_000)));
+}
