@@ -164,6 +164,44 @@ impl Device {
     }
 }
 
+/// One step of a random schedule of one patient's phones: (phone index, what).
+#[derive(Debug, Clone)]
+pub enum PhoneOp {
+    /// Records a pain rating.
+    Record(usize, u8),
+    /// Gives the n-th (modulo) live entry the phone holds a new pain rating.
+    Edit(usize, usize, u8),
+    /// Deletes the n-th (modulo) live entry the phone holds.
+    Delete(usize, usize),
+    /// Syncs.
+    Sync(usize),
+}
+
+impl PhoneOp {
+    /// Runs the step on `phones`; returns the revision it wrote, if any (panics on failure).
+    pub fn run(&self, phones: &[Device]) -> Option<Entry> {
+        let nth_live = |phone: &Device, index: usize| {
+            let known: Vec<Entry> = phone.live_entries().into_values().collect();
+            known.get(index % known.len().max(1)).cloned()
+        };
+        match *self {
+            PhoneOp::Record(p, nrs) => Some(phones[p].record(pain(nrs))),
+            PhoneOp::Edit(p, index, nrs) => nth_live(&phones[p], index).map(|target| {
+                phones[p]
+                    .store
+                    .edit(target.id, target.occurred_at, pain(nrs))
+                    .expect("edit")
+            }),
+            PhoneOp::Delete(p, index) => nth_live(&phones[p], index)
+                .map(|target| phones[p].store.delete(target.id).expect("delete")),
+            PhoneOp::Sync(p) => {
+                phones[p].sync();
+                None
+            }
+        }
+    }
+}
+
 /// Every change the server holds for the session's patient (latest revisions, tombstones
 /// included), pulled from the beginning without touching any device store.
 pub fn server_changes(session: &Session) -> BTreeMap<Uuid, Entry> {

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use taperlog_core::model::Entry;
 use taperlog_tests::devices::{
-    AdjustableClock, Device, ShiftedClock, TEST_RETRY, assert_converged, oxycodone, pain,
+    AdjustableClock, Device, PhoneOp, ShiftedClock, TEST_RETRY, assert_converged, oxycodone, pain,
     server_changes,
 };
 use taperlog_tests::{TEST_PASSWORD, TestOptions, TestServer};
@@ -179,23 +179,21 @@ fn changes_refused_while_the_clock_was_ahead_go_through_once_it_is_put_right() {
     assert_converged(&[right, jumpy]);
 }
 
-/// One step of a random schedule with clock jumps: (phone, what).
+/// One step of a random schedule with clock jumps.
 #[derive(Debug, Clone)]
 enum Op {
-    Record(usize, u8),
-    Edit(usize, usize, u8),
-    Delete(usize, usize),
-    Sync(usize),
+    Phone(PhoneOp),
     /// Sets the phone's clock this many hours off the real time.
     Shift(usize, i64),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0usize..3, 0u8..=10).prop_map(|(p, n)| Op::Record(p, n)),
-        3 => (0usize..3, 0usize..16, 0u8..=10).prop_map(|(p, i, n)| Op::Edit(p, i, n)),
-        1 => (0usize..3, 0usize..16).prop_map(|(p, i)| Op::Delete(p, i)),
-        3 => (0usize..3).prop_map(Op::Sync),
+        3 => (0usize..3, 0u8..=10).prop_map(|(p, n)| Op::Phone(PhoneOp::Record(p, n))),
+        3 => (0usize..3, 0usize..16, 0u8..=10)
+            .prop_map(|(p, i, n)| Op::Phone(PhoneOp::Edit(p, i, n))),
+        1 => (0usize..3, 0usize..16).prop_map(|(p, i)| Op::Phone(PhoneOp::Delete(p, i))),
+        3 => (0usize..3).prop_map(|p| Op::Phone(PhoneOp::Sync(p))),
         3 => (0usize..3, prop::sample::select(vec![0i64, -12, 20, 72]))
             .prop_map(|(p, h)| Op::Shift(p, h)),
     ]
@@ -220,27 +218,15 @@ fn random_operations_with_clock_jumps_converge_once_the_clocks_are_right() {
             let mut deleted: BTreeSet<Uuid> = BTreeSet::new();
             for op in ops {
                 match op {
-                    Op::Record(p, nrs) => {
-                        recorded.insert(phones[p].record(pain(nrs)).id);
-                    }
-                    Op::Edit(p, index, nrs) => {
-                        let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
-                        if let Some(target) = known.get(index % known.len().max(1)) {
-                            phones[p]
-                                .store
-                                .edit(target.id, target.occurred_at, pain(nrs))
-                                .unwrap();
+                    Op::Phone(step) => match (&step, step.run(&phones)) {
+                        (PhoneOp::Record(..), Some(made)) => {
+                            recorded.insert(made.id);
                         }
-                    }
-                    Op::Delete(p, index) => {
-                        let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
-                        if let Some(target) = known.get(index % known.len().max(1)) {
-                            deleted.insert(phones[p].store.delete(target.id).unwrap().id);
+                        (PhoneOp::Delete(..), Some(tombstone)) => {
+                            deleted.insert(tombstone.id);
                         }
-                    }
-                    Op::Sync(p) => {
-                        phones[p].sync();
-                    }
+                        _ => {}
+                    },
                     Op::Shift(p, hours) => clocks[p].set_shift(hours * HOUR_MS),
                 }
             }

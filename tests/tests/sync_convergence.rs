@@ -11,7 +11,8 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
 use taperlog_core::model::{Body, Entry};
 use taperlog_tests::devices::{
-    Device, ShiftedClock, TEST_RETRY, assert_converged, note, oxycodone, pain, server_changes,
+    Device, PhoneOp, ShiftedClock, TEST_RETRY, assert_converged, note, oxycodone, pain,
+    server_changes,
 };
 use taperlog_tests::{TEST_PASSWORD, TestServer, get, post};
 use uuid::Uuid;
@@ -273,21 +274,12 @@ fn a_push_with_bad_changes_accepts_the_rest_and_names_each_field() {
     assert_eq!(reply.status, 403, "only patients push");
 }
 
-/// One step of the random schedule: (phone, what).
-#[derive(Debug, Clone)]
-enum Op {
-    Record(usize, u8),
-    Edit(usize, usize, u8),
-    Delete(usize, usize),
-    Sync(usize),
-}
-
-fn op_strategy() -> impl Strategy<Value = Op> {
+fn op_strategy() -> impl Strategy<Value = PhoneOp> {
     prop_oneof![
-        3 => (0usize..3, 0u8..=10).prop_map(|(p, n)| Op::Record(p, n)),
-        3 => (0usize..3, 0usize..16, 0u8..=10).prop_map(|(p, i, n)| Op::Edit(p, i, n)),
-        1 => (0usize..3, 0usize..16).prop_map(|(p, i)| Op::Delete(p, i)),
-        3 => (0usize..3).prop_map(Op::Sync),
+        3 => (0usize..3, 0u8..=10).prop_map(|(p, n)| PhoneOp::Record(p, n)),
+        3 => (0usize..3, 0usize..16, 0u8..=10).prop_map(|(p, i, n)| PhoneOp::Edit(p, i, n)),
+        1 => (0usize..3, 0usize..16).prop_map(|(p, i)| PhoneOp::Delete(p, i)),
+        3 => (0usize..3).prop_map(PhoneOp::Sync),
     ]
 }
 
@@ -315,30 +307,8 @@ fn random_operations_with_random_sync_points_converge() {
                 }
             };
             for op in ops {
-                match op {
-                    Op::Record(p, nrs) => {
-                        note_write(phones[p].record(pain(nrs)));
-                    }
-                    Op::Edit(p, index, nrs) => {
-                        let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
-                        if let Some(target) = known.get(index % known.len().max(1)) {
-                            note_write(
-                                phones[p]
-                                    .store
-                                    .edit(target.id, target.occurred_at, pain(nrs))
-                                    .unwrap(),
-                            );
-                        }
-                    }
-                    Op::Delete(p, index) => {
-                        let known: Vec<Entry> = phones[p].live_entries().into_values().collect();
-                        if let Some(target) = known.get(index % known.len().max(1)) {
-                            note_write(phones[p].store.delete(target.id).unwrap());
-                        }
-                    }
-                    Op::Sync(p) => {
-                        phones[p].sync();
-                    }
+                if let Some(written) = op.run(&phones) {
+                    note_write(written);
                 }
             }
             for _ in 0..2 {
