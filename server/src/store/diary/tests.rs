@@ -409,19 +409,25 @@ proptest! {
     }
 }
 
+/// A stamp of device `a` at `millis`.
+fn stamp(millis: u64) -> Stamp {
+    Stamp::new(millis, 0, DeviceId::new("a").unwrap())
+}
+
+/// A revision of entry `id` stamped at `millis`.
+fn dose_stamped(id: Uuid, millis: u64) -> Entry {
+    Entry::live(
+        id,
+        datetime!(2026-11-20 08:00 +01:00),
+        oxycodone(5.0),
+        stamp(millis),
+    )
+}
+
 #[test]
 fn the_greatest_applied_rev_only_grows_and_outlives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let patient = Uuid::now_v7();
-    let device = DeviceId::new("a").unwrap();
-    let at = |millis: u64, id: Uuid| {
-        Entry::live(
-            id,
-            datetime!(2026-11-20 08:00 +01:00),
-            oxycodone(5.0),
-            Stamp::new(millis, 0, device.clone()),
-        )
-    };
     let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
     {
         let store = ServerStore::open(dir.path()).unwrap();
@@ -431,21 +437,27 @@ fn the_greatest_applied_rev_only_grows_and_outlives_a_restart() {
                 .apply_changes(patient, &[change], DEFAULT_MME_TABLE, NOW)
                 .unwrap()
         };
-        apply(at(5_000, first));
+        apply(dose_stamped(first, 5_000));
         // Applied (a new entry) but older, and superseded: neither lowers it.
-        assert_eq!(apply(at(3_000, second)), vec![ChangeOutcome::Applied(2)]);
-        assert_eq!(apply(at(4_000, first)), vec![ChangeOutcome::Superseded]);
+        assert_eq!(
+            apply(dose_stamped(second, 3_000)),
+            vec![ChangeOutcome::Applied(2)]
+        );
+        assert_eq!(
+            apply(dose_stamped(first, 4_000)),
+            vec![ChangeOutcome::Superseded]
+        );
         assert_eq!(
             store.greatest_rev_applied().unwrap(),
-            Some(at(5_000, first).rev)
+            Some(dose_stamped(first, 5_000).rev)
         );
-        apply(at(6_000, second));
+        apply(dose_stamped(second, 6_000));
         store.flush_blocking().unwrap();
     }
     let store = ServerStore::open(dir.path()).unwrap();
     assert_eq!(
         store.greatest_rev_applied().unwrap(),
-        Some(at(6_000, second).rev)
+        Some(dose_stamped(second, 6_000).rev)
     );
 }
 
@@ -456,14 +468,7 @@ fn a_diary_of_the_layout_before_the_greatest_rev_gets_it_from_its_entries() {
     // The greatest rev belongs to neither the first nor the last entry in key order.
     let changes: Vec<Entry> = [7_000, 9_000, 8_000]
         .into_iter()
-        .map(|millis| {
-            Entry::live(
-                Uuid::now_v7(),
-                datetime!(2026-11-20 08:00 +01:00),
-                oxycodone(5.0),
-                Stamp::new(millis, 0, DeviceId::new("a").unwrap()),
-            )
-        })
+        .map(|millis| dose_stamped(Uuid::now_v7(), millis))
         .collect();
     {
         let store = ServerStore::open(dir.path()).unwrap();
@@ -487,15 +492,7 @@ fn a_diary_of_the_layout_before_the_greatest_rev_gets_it_from_its_entries() {
 fn an_unreadable_greatest_rev_record_is_rebuilt_from_the_entries() {
     let (_dir, store) = store();
     let patient = Uuid::now_v7();
-    let stamp = |millis| Stamp::new(millis, 0, DeviceId::new("a").unwrap());
-    let entry = |millis| {
-        Entry::live(
-            Uuid::now_v7(),
-            datetime!(2026-11-20 08:00 +01:00),
-            oxycodone(5.0),
-            stamp(millis),
-        )
-    };
+    let entry = |millis| dose_stamped(Uuid::now_v7(), millis);
     store
         .apply_changes(
             patient,
