@@ -55,8 +55,9 @@ pub struct NewPatient {
     pub baseline_mme: Option<f64>,
 }
 
-/// The answer to `POST /v1/patients`.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// The answer to `POST /v1/patients`. Its `Debug` leaves the code out: the code is a
+/// bearer secret until redeemed, and debug output ends up in logs.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedPatient {
     /// The new patient's id.
     pub patient_id: Uuid,
@@ -66,6 +67,16 @@ pub struct CreatedPatient {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub enrollment_expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for CreatedPatient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedPatient")
+            .field("patient_id", &self.patient_id)
+            .field("enrollment_code", &"<redacted>")
+            .field("enrollment_expires_at", &self.enrollment_expires_at)
+            .finish()
+    }
 }
 
 /// `PATCH /v1/patients/{id}`: only the fields present change.
@@ -475,4 +486,23 @@ pub async fn new_enrollment_code_for(
             enrollment_expires_at: enrollment.expires_at,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_created_patient_leaves_the_enrolment_code_out() {
+        let created = CreatedPatient {
+            patient_id: Uuid::now_v7(),
+            enrollment_code: "ABCD-EFGH-JKMN-PQRS".into(),
+            enrollment_expires_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let shown = format!("{created:?} {created:#?}");
+        assert!(!shown.contains("ABCD"), "{shown}");
+        assert!(!shown.contains("PQRS"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(shown.contains(&created.patient_id.to_string()), "{shown}");
+    }
 }
