@@ -8,6 +8,7 @@ pub use limits::{MAX_BODY_BYTES, MAX_DRAIN_BYTES, REQUEST_TIMEOUT};
 pub use serve::{HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, serve};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -18,7 +19,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Wraps the application in the middleware every request goes through.
 pub fn with_middleware(app: Router) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    app.layer(axum::middleware::from_fn(limits::limit_body))
+    // `limit_body` enforces [`MAX_BODY_BYTES`] with the JSON error body; axum's own 2 MB
+    // default on body extractors would otherwise answer first, in plain text.
+    app.layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(limits::limit_body))
         .layer(axum::middleware::from_fn(limits::time_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             limits::panic_response,
