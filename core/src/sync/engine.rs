@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use super::error::SyncError;
 use super::session::Session;
 use super::wire::{
-    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PullResponse, PushRequest, PushResponse,
+    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_BYTES, MAX_PUSH_CHANGES, PullResponse,
+    PushRequest, PushResponse,
 };
-use crate::model::{EntryId, Stamp};
+use crate::model::{Entry, EntryId, Stamp};
 use crate::store::{DeviceStore, Restamp};
 
 /// How a sync runs.
@@ -145,8 +146,10 @@ impl Run<'_> {
     fn push_all(&mut self, batch: usize) -> Result<(), SyncError> {
         // Each round settles every change it sends, so the outbox shrinks unless the app keeps
         // writing; the bound stops a server that answers without settling anything. A round
-        // that sends changes again under fresh stamps earns one more.
+        // that sends changes again under fresh stamps earns one more, and so does a round the
+        // server found too large.
         let mut rounds_left = self.store.pending_count() / batch + 16;
+        let mut batch = batch;
         loop {
             let changes = self.store.pending_changes(batch)?;
             if changes.is_empty() {
@@ -158,15 +161,17 @@ impl Run<'_> {
                 ));
             }
             rounds_left -= 1;
-            let sent: Vec<(EntryId, Stamp)> =
-                changes.iter().map(|c| (c.id, c.rev.clone())).collect();
-            let request = PushRequest {
-                device_id: self.store.device_id().to_string(),
-                changes: changes.iter().map(|c| c.to_json()).collect(),
+            let (body, sent) = push_body(&self.store.device_id().to_string(), &changes)?;
+            let answer: PushResponse = match self.session.call("POST", "/v1/sync/push", body) {
+                // A server with a smaller body limit than this core's: smaller pushes, rather
+                // than the same refused one on every sync.
+                Err(SyncError::Server { status: 413, .. }) if sent.len() > 1 => {
+                    batch = sent.len() / 2;
+                    rounds_left += 1;
+                    continue;
+                }
+                other => other?,
             };
-            let body =
-                serde_json::to_vec(&request).map_err(|e| SyncError::Protocol(e.to_string()))?;
-            let answer: PushResponse = self.session.call("POST", "/v1/sync/push", body)?;
             let restamped_before = self.report.restamped;
             if self.settle(&sent, &answer)? == 0 {
                 return Err(SyncError::Protocol(
@@ -220,6 +225,41 @@ impl Run<'_> {
     }
 }
 
+/// The (id, rev) of each change a push sent, in order.
+type SentChanges = Vec<(EntryId, Stamp)>;
+
+/// The body of a push of the longest prefix of `changes` that fits in [`MAX_PUSH_BYTES`]
+/// (at least one change: a valid entry is far smaller), and the (id, rev) of those sent.
+/// Long notes can fill the limit with far fewer than [`MAX_PUSH_CHANGES`] changes.
+fn push_body(device_id: &str, changes: &[Entry]) -> Result<(Vec<u8>, SentChanges), SyncError> {
+    let encode = |request: &PushRequest| {
+        serde_json::to_vec(request).map_err(|e| SyncError::Protocol(e.to_string()))
+    };
+    let mut request = PushRequest {
+        device_id: device_id.to_string(),
+        changes: Vec::new(),
+    };
+    let mut size = encode(&request)?.len();
+    let mut sent = Vec::new();
+    for change in changes {
+        let json = change.to_json();
+        // The change, and the comma before it from the second one on.
+        let added = serde_json::to_vec(&json)
+            .map_err(|e| SyncError::Protocol(e.to_string()))?
+            .len()
+            + usize::from(!sent.is_empty());
+        if !sent.is_empty() && size + added > MAX_PUSH_BYTES {
+            break;
+        }
+        size += added;
+        request.changes.push(json);
+        sent.push((change.id, change.rev.clone()));
+    }
+    let body = encode(&request)?;
+    debug_assert_eq!(body.len(), size);
+    Ok((body, sent))
+}
+
 /// Percent-encodes a cursor for a query string (cursors are opaque).
 fn encode_query(text: &str) -> String {
     text.bytes()
@@ -265,7 +305,7 @@ pub fn sync(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_util::{ManualClock, NOON_MILLIS, open, pain};
+    use crate::store::test_util::{ManualClock, NOON_MILLIS, note, open, pain};
     use crate::sync::{HttpRequest, HttpResponse, HttpTransport, Tokens, TransportError};
     use std::sync::Arc;
     use time::macros::datetime;
@@ -337,6 +377,96 @@ mod tests {
             (0, 0, 0)
         );
         assert_eq!(store.rejected().unwrap().len(), 1);
+    }
+
+    /// A server that takes every change of a push whose body fits in `limit` bytes and
+    /// answers a larger one 413, as the real one does; it notes (bytes, changes) of each push
+    /// it took.
+    struct BodyLimited {
+        limit: usize,
+        taken: std::sync::Mutex<Vec<(usize, usize)>>,
+    }
+
+    impl HttpTransport for BodyLimited {
+        fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            let server_hlc = format!("{NOON_MILLIS:012x}-0000-server");
+            let (status, body) = if request.method != "POST" {
+                let body = serde_json::json!({"changes": [], "cursor": "0", "more": false,
+                    "server_hlc": server_hlc});
+                (200, body)
+            } else if request.body.len() > self.limit {
+                let body = serde_json::json!({"error": {"code": "payload_too_large",
+                    "message": "too large"}});
+                (413, body)
+            } else {
+                let push: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                let changes = push["changes"].as_array().unwrap();
+                self.taken
+                    .lock()
+                    .unwrap()
+                    .push((request.body.len(), changes.len()));
+                let accepted: Vec<serde_json::Value> = changes
+                    .iter()
+                    .map(|c| serde_json::json!({"id": c["id"], "rev": c["rev"]}))
+                    .collect();
+                let body = serde_json::json!({"accepted": accepted, "rejected": [],
+                    "server_hlc": server_hlc});
+                (200, body)
+            };
+            Ok(HttpResponse {
+                status,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: serde_json::to_vec(&body).unwrap(),
+            })
+        }
+    }
+
+    /// Syncs 300 notes of 4,000 characters (1.2 MB in all) to a server taking bodies of at
+    /// most `limit` bytes; returns the pushes it took.
+    fn sync_long_notes(limit: usize) -> Vec<(usize, usize)> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+        for n in 0..300 {
+            let text = format!("{n:04}{}", "x".repeat(3996));
+            store
+                .record(datetime!(2026-11-22 08:00 UTC), note(&text))
+                .unwrap();
+        }
+        let server = Arc::new(BodyLimited {
+            limit,
+            taken: Default::default(),
+        });
+        let session = Session::new("http://server.invalid", server.clone());
+        session.restore(Tokens {
+            access_token: "token".into(),
+            refresh_token: "refresh".into(),
+            access_expires_at: u64::MAX / 2,
+            user_id: "u".into(),
+            role: "patient".into(),
+            patient_id: None,
+            username: None,
+        });
+        let report = sync(&store, &session, &SyncOptions::default()).unwrap();
+        assert_eq!((report.pushed, report.rejected), (300, 0));
+        assert_eq!(store.pending_count(), 0);
+        server.taken.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn pushes_are_cut_to_the_body_limit() {
+        let taken = sync_long_notes(MAX_PUSH_BYTES);
+        assert!(taken.len() >= 2, "{taken:?}");
+        assert!(taken.iter().all(|(bytes, _)| *bytes <= MAX_PUSH_BYTES));
+        // Cut by size, not by count: the first push is nearly full.
+        assert!(taken[0].0 > MAX_PUSH_BYTES - 5_000, "{taken:?}");
+        assert_eq!(taken.iter().map(|(_, n)| n).sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn a_server_with_a_smaller_body_limit_gets_smaller_pushes() {
+        let taken = sync_long_notes(150_000);
+        assert!(taken.iter().all(|(bytes, _)| *bytes <= 150_000));
+        assert_eq!(taken.iter().map(|(_, n)| n).sum::<usize>(), 300);
     }
 
     #[test]

@@ -20,6 +20,6 @@ pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 pub use ureq_transport::UreqTransport;
 pub use wire::{
     Accepted, DEFAULT_PULL_LIMIT, EnrollRequest, ErrorBody, ErrorEnvelope, LoginRequest,
-    MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PullResponse, PushRequest, PushResponse, RefreshRequest,
-    Rejected, TokenResponse,
+    MAX_PULL_LIMIT, MAX_PUSH_BYTES, MAX_PUSH_CHANGES, PullResponse, PushRequest, PushResponse,
+    RefreshRequest, Rejected, TokenResponse,
 };

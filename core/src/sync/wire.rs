@@ -8,6 +8,9 @@ use crate::model::{Entry, Stamp};
 pub const MAX_PUSH_CHANGES: usize = 500;
 /// Most changes one pull may ask for.
 pub const MAX_PULL_LIMIT: usize = 1000;
+/// Largest push body in bytes. 500 entries of realistic size take about a third of it, but
+/// long notes can fill it sooner: the client cuts its batches by size as well as by count.
+pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
 /// Changes per pull when the request does not say.
 pub const DEFAULT_PULL_LIMIT: usize = 500;
 

@@ -16,8 +16,8 @@ use crate::role::Role;
 use crate::state::AppState;
 use crate::sync::{PullQuery, SyncError};
 
-/// Largest push body, bytes (500 entries of realistic size take about a third of it).
-pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
+/// Largest push body, bytes: the core's limit, which the client's batches respect.
+pub use taperlog_core::sync::MAX_PUSH_BYTES;
 
 /// The sync routes.
 pub fn routes() -> OpenApiRouter<AppState> {
