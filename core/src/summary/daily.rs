@@ -91,6 +91,17 @@ pub struct DailySummary {
     pub mme_beyond_table: bool,
 }
 
+impl DailySummary {
+    /// Whether this is a *day with data* of CLINICAL.md, the days that 7-day means, baselines
+    /// and follow-up windows count: an entry was logged, or a worn patch delivers MME to it.
+    /// `/daily` also lists a day covered only by a patch that delivers no MME (buprenorphine,
+    /// an unlisted medicine), for its other figures; counting it here would pull a mean MME
+    /// towards 0 with days on which nothing about opioids was observed.
+    pub fn has_data(&self) -> bool {
+        self.entries > 0 || self.mme_total > 0.0
+    }
+}
+
 fn dose_mg(dose: &DoseBody) -> f64 {
     match dose.unit {
         Unit::Mg => dose.amount,

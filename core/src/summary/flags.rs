@@ -78,6 +78,31 @@ const HYPERALGESIA_MME_RATIO: f64 = 1.10;
 const HYPERALGESIA_NRS_RISE: f64 = 1.0;
 const NO_ENTRY_DAYS: i64 = 3;
 
+/// Relative tolerance of the rules' comparisons. Means of decimal doses and their ratios are
+/// not exact in binary floating point (100 × 1.10 is 110.00000000000001, 4.33… − 3.33… is
+/// 0.9999999999999996), and a rule's boundary is part of the rule: a rise of exactly 10% is
+/// "≥ 10%", a fall of exactly 20% is not "more than 20%".
+const TOLERANCE: f64 = 1e-9;
+
+fn tolerance(a: f64, b: f64) -> f64 {
+    TOLERANCE * a.abs().max(b.abs()).max(1.0)
+}
+
+/// `a ≥ b`, up to rounding.
+fn at_least(a: f64, b: f64) -> bool {
+    a >= b - tolerance(a, b)
+}
+
+/// `a > b`, beyond rounding.
+fn more_than(a: f64, b: f64) -> bool {
+    a > b + tolerance(a, b)
+}
+
+/// `a < b`, beyond rounding.
+fn less_than(a: f64, b: f64) -> bool {
+    a < b - tolerance(a, b)
+}
+
 struct Rules<'a> {
     index: &'a DayIndex<'a>,
     enrolled_on: Date,
@@ -89,12 +114,12 @@ impl Rules<'_> {
     fn holds(&self, code: FlagCode, d: Date) -> bool {
         let m7 = self.index.mme_7d(d);
         match code {
-            FlagCode::MmeOver90 => m7.is_some_and(|m| m >= MME_THRESHOLD_AVOID),
-            FlagCode::MmeOver50 => {
-                m7.is_some_and(|m| (MME_THRESHOLD_REASSESS..MME_THRESHOLD_AVOID).contains(&m))
-            }
+            FlagCode::MmeOver90 => m7.is_some_and(|m| at_least(m, MME_THRESHOLD_AVOID)),
+            FlagCode::MmeOver50 => m7.is_some_and(|m| {
+                at_least(m, MME_THRESHOLD_REASSESS) && !at_least(m, MME_THRESHOLD_AVOID)
+            }),
             FlagCode::DoseEscalation => match (m7, self.baseline) {
-                (Some(m), Some(base)) if base > 0.0 => m > base * ESCALATION_RATIO,
+                (Some(m), Some(base)) if base > 0.0 => more_than(m, base * ESCALATION_RATIO),
                 _ => false,
             },
             FlagCode::RapidTaper => match (
@@ -102,7 +127,9 @@ impl Rules<'_> {
                 self.index
                     .mme_7d(d - Duration::days(RAPID_TAPER_LOOKBACK_DAYS)),
             ) {
-                (Some(now), Some(before)) if before > 0.0 => now < before * RAPID_TAPER_RATIO,
+                (Some(now), Some(before)) if before > 0.0 => {
+                    less_than(now, before * RAPID_TAPER_RATIO)
+                }
                 _ => false,
             },
             FlagCode::SevereWithdrawal => self
@@ -118,8 +145,8 @@ impl Rules<'_> {
                     self.index.pain_7d(earlier),
                 ) {
                     (Some(m), Some(m_before), Some(p), Some(p_before)) if m_before > 0.0 => {
-                        m >= m_before * HYPERALGESIA_MME_RATIO
-                            && p - p_before >= HYPERALGESIA_NRS_RISE
+                        at_least(m, m_before * HYPERALGESIA_MME_RATIO)
+                            && at_least(p - p_before, HYPERALGESIA_NRS_RISE)
                     }
                     _ => false,
                 }

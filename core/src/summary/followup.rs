@@ -129,7 +129,7 @@ pub fn subject_windows(
             let (first, last) = window.dates(enrolled_on);
             let days: Vec<&DailySummary> = daily
                 .iter()
-                .filter(|d| d.date >= first && d.date <= last)
+                .filter(|d| d.date >= first && d.date <= last && d.has_data())
                 .collect();
             let mme: Vec<f64> = days.iter().map(|d| d.mme_total).collect();
             let pain: Vec<f64> = days.iter().filter_map(|d| d.pain_nrs_mean).collect();

@@ -100,9 +100,14 @@ pub(crate) struct DayIndex<'a> {
 }
 
 impl<'a> DayIndex<'a> {
+    /// Indexes the days with data ([`DailySummary::has_data`]) of `daily`.
     pub(crate) fn new(daily: &'a [DailySummary]) -> Self {
         DayIndex {
-            by_date: daily.iter().map(|d| (d.date, d)).collect(),
+            by_date: daily
+                .iter()
+                .filter(|d| d.has_data())
+                .map(|d| (d.date, d))
+                .collect(),
         }
     }
 

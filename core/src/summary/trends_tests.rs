@@ -102,6 +102,28 @@ fn seven_day_mean_counts_days_with_data_only_and_zero_mme_days() {
 }
 
 #[test]
+fn a_patch_that_delivers_no_mme_makes_no_day_with_data() {
+    // Day 0: oxycodone 40 mg (60 MME) and a buprenorphine patch worn for a week; days 1..=6
+    // are covered by the patch alone (listed by /daily, with 0 MME and no entry).
+    let mut daily = vec![day(START, 60.0)];
+    for offset in 1..=6 {
+        let mut covered = day(START + Duration::days(offset), 0.0);
+        covered.entries = 0;
+        covered.buprenorphine_mg = Some(0.24);
+        daily.push(covered);
+    }
+    let t = trends(input(&daily, START, START + Duration::days(6)));
+    assert_eq!(t.series.last().unwrap().mme_7d, Some(60.0));
+    assert_eq!(t.baseline_mme, Some(60.0));
+    // A fentanyl patch delivers MME: the days it alone covers are days with data.
+    for d in daily.iter_mut().skip(1) {
+        d.mme_total = 30.0;
+    }
+    let t = trends(input(&daily, START, START + Duration::days(6)));
+    assert_eq!(t.series.last().unwrap().mme_7d, Some(240.0 / 7.0));
+}
+
+#[test]
 fn mme_thresholds_and_since() {
     let mut values = vec![40.0; 10];
     values.extend([95.0; 10]);
@@ -170,6 +192,78 @@ fn pain_up_with_dose() {
     }
     let t = trends(input(&daily, START, START + Duration::days(27)));
     assert!(codes(&t).contains(&FlagCode::PainUpWithDose));
+}
+
+/// MME `before` then `after` (from day 21), NRS `pain_before` then `pain_after`: the
+/// flags on day 27.
+fn flags_after_three_weeks(
+    before: f64,
+    after: f64,
+    pain_before: &[f64],
+    pain_after: &[f64],
+) -> Vec<FlagCode> {
+    let mut daily = series(START, &[before; 28]);
+    for (i, d) in daily.iter_mut().enumerate() {
+        if i >= 21 {
+            d.mme_total = after;
+            d.pain_nrs_mean = Some(pain_after[i % pain_after.len()]);
+        } else {
+            d.pain_nrs_mean = Some(pain_before[i % pain_before.len()]);
+        }
+    }
+    codes(&trends(input(&daily, START, START + Duration::days(27))))
+}
+
+#[test]
+fn boundaries_hold_exactly_despite_floating_point() {
+    // 100 × 1.10 and 50 × 1.10 are not exact in binary: a rise of exactly 10% still counts.
+    for (before, after) in [(100.0, 110.0), (50.0, 55.0), (90.0, 99.0), (200.0, 220.0)] {
+        assert!(
+            flags_after_three_weeks(before, after, &[3.0], &[4.0])
+                .contains(&FlagCode::PainUpWithDose),
+            "{before} -> {after}"
+        );
+        assert!(
+            !flags_after_three_weeks(before, after - 0.01, &[3.0], &[4.0])
+                .contains(&FlagCode::PainUpWithDose),
+            "{before} -> {after} - 0.01"
+        );
+    }
+    // Means 3.33… then 4.33…: a rise of exactly one point.
+    assert!(
+        flags_after_three_weeks(100.0, 120.0, &[3.0, 3.0, 4.0], &[4.0, 4.0, 5.0])
+            .contains(&FlagCode::PainUpWithDose)
+    );
+    // A fall of exactly 20% is not "more than 20%" (12 × 0.8 is 9.600000000000001).
+    for (before, after) in [(12.0, 9.6), (3.0, 2.4), (17.0, 13.6), (100.0, 80.0)] {
+        let mut values = vec![before; 28];
+        values.extend([after; 14]);
+        let t = trends(input(
+            &series(START, &values),
+            START,
+            START + Duration::days(41),
+        ));
+        assert!(
+            !codes(&t).contains(&FlagCode::RapidTaper),
+            "{before} -> {after}"
+        );
+    }
+    // Exactly 10% above the baseline is not "more than 10%"; just above it is.
+    for (baseline, mme, holds) in [
+        (30.0, 33.0, false),
+        (70.0, 77.0, false),
+        (30.0, 33.01, true),
+    ] {
+        let t = trends(TrendInput {
+            baseline_set: Some(baseline),
+            ..input(&series(START, &[mme; 7]), START, START + Duration::days(6))
+        });
+        assert_eq!(
+            codes(&t).contains(&FlagCode::DoseEscalation),
+            holds,
+            "{baseline} {mme}"
+        );
+    }
 }
 
 #[test]
