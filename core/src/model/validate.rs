@@ -174,8 +174,13 @@ pub fn validate_rev_not_ahead(rev: &Stamp, now: OffsetDateTime) -> Result<(), Va
 
 /// Checks an entry against the clinical and size rules; `now` bounds `occurred_at`.
 pub fn validate_entry(entry: &Entry, now: OffsetDateTime) -> Result<(), ValidationError> {
-    if entry.id.is_nil() {
-        return Err(ValidationError::new("id", "must not be the nil UUID"));
+    // A UUIDv7 carries its creation time, which exports rely on to leave ids out; and a
+    // device-made v7 id cannot collide with another device's.
+    if entry.id.get_version_num() != 7 {
+        return Err(ValidationError::new(
+            "id",
+            "must be a UUIDv7 made on the device",
+        ));
     }
     if entry.occurred_at > now + LIMITS.max_future {
         return Err(ValidationError::new(
@@ -580,6 +585,20 @@ mod tests {
             })),
             "body.text"
         );
+    }
+
+    #[test]
+    fn ids_must_be_uuid_v7() {
+        let mut other = entry(Body::Note(NoteBody { text: "x".into() }));
+        for id in [
+            "12345678-9abc-4def-8123-456789abcdef",
+            "00000000-0000-0000-0000-000000000000",
+        ] {
+            other.id = id.parse().unwrap();
+            assert_eq!(validate_entry(&other, NOW).unwrap_err().field, "id");
+        }
+        other.id = "0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f".parse().unwrap();
+        validate_entry(&other, NOW).unwrap();
     }
 
     #[test]

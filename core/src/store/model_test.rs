@@ -147,7 +147,9 @@ impl Model {
 fn pulled_entry(model: &Model, change: &PulledChange) -> Entry {
     let id = match change.pick.and_then(|pick| model.pick(pick)) {
         Some(id) => id,
-        None => EntryId::from_u128(change.new_id | 1),
+        None => uuid::Builder::from_u128(change.new_id)
+            .with_version(uuid::Version::SortRand)
+            .into_uuid(),
     };
     let millis = NOON_MILLIS.saturating_add_signed(change.millis_delta);
     let rev = Stamp::new(millis, change.counter, device("tablet-2"));

@@ -13,6 +13,11 @@ use crate::summary::{self, DailySummary, TrendInput, Trends};
 /// at most 168 hours (7 days) from any time of its local start day.
 const SPREAD_DAYS_BEFORE: i64 = 8;
 
+/// How many local dates before the last one may hold an entry that happened later: UTC
+/// offsets span at most 51:59:59 (±25:59:59), so an entry dated three days earlier can still
+/// be the later instant, one dated four days earlier cannot.
+const OFFSET_REORDER_DAYS: i64 = 3;
+
 impl DeviceStore {
     /// The daily summaries of the days with data in `from..=to` (patient-local days), sorted,
     /// computed with the config's MME table. Patches started before `from` count for the days
@@ -49,20 +54,36 @@ impl DeviceStore {
     }
 
     /// The patient's today: the wall clock's date at the UTC offset of the latest entry
-    /// (by local date), as `summary::today_for` defines it.
+    /// (the greatest `occurred_at` instant), as `summary::today_for` defines it.
     pub fn today(&self) -> StoreResult<Date> {
-        let latest = match self.trees.by_date.last()? {
-            Some((key, _)) => self.entry(codec::id_of_date_key(&key)?)?,
-            None => None,
-        };
         let now = OffsetDateTime::from_unix_timestamp_nanos(
             i128::from(self.wall.now_millis()) * 1_000_000,
         )
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         Ok(summary::today_for(
-            latest.map(|e| e.occurred_at.offset()),
+            self.latest_entry()?.map(|e| e.occurred_at.offset()),
             now,
         ))
+    }
+
+    /// The live entry that happened last. The index sorts by local date, and an entry of an
+    /// earlier local date can have happened later (at a more western offset): the latest is
+    /// among the last local dates that offsets can reorder.
+    fn latest_entry(&self) -> StoreResult<Option<Entry>> {
+        let Some((key, _)) = self.trees.by_date.last()? else {
+            return Ok(None);
+        };
+        let Some(last) = self.entry(codec::id_of_date_key(&key)?)? else {
+            return Ok(None);
+        };
+        let last_date = last.local_date();
+        let from = last_date
+            .checked_sub(Duration::days(OFFSET_REORDER_DAYS))
+            .unwrap_or(Date::MIN);
+        Ok(self
+            .scan_dates(from, last_date)?
+            .into_iter()
+            .max_by_key(|entry| entry.occurred_at))
     }
 
     fn live_entries(&self) -> StoreResult<Vec<Entry>> {

@@ -41,7 +41,14 @@ fn make_entry(
         _ => pain((x as u8) % 11),
     };
     let rev = Stamp::new(NOON_MILLIS + n as u64, 0, device("tablet-2"));
-    let live = Entry::live(uuid::Uuid::from_u128(id | 1), at, body, rev.clone());
+    let live = Entry::live(
+        uuid::Builder::from_u128(id)
+            .with_version(uuid::Version::SortRand)
+            .into_uuid(),
+        at,
+        body,
+        rev.clone(),
+    );
     if deleted { live.tombstone(rev) } else { live }
 }
 

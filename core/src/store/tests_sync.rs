@@ -245,6 +245,31 @@ fn daily_summaries_count_patches_started_before_the_range() {
 }
 
 #[test]
+fn today_follows_the_entry_that_happened_last_not_the_latest_local_date() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2026-03-02T20:00Z.
+    let store = open(dir.path(), ManualClock::at(1_772_481_600_000));
+    assert_eq!(
+        store.today().unwrap(),
+        date!(2026 - 03 - 02),
+        "UTC with no entry"
+    );
+    // Dated 03-02 locally, but happened at 03-01T15:30Z.
+    store
+        .record(datetime!(2026-03-02 00:30 +09:00), pain(4))
+        .unwrap();
+    assert_eq!(store.today().unwrap(), date!(2026 - 03 - 03));
+    // Dated 03-01 locally, but happened later, at 03-02T04:00Z: its offset decides.
+    let later = store
+        .record(datetime!(2026-03-01 23:00 -05:00), pain(5))
+        .unwrap();
+    assert_eq!(store.today().unwrap(), date!(2026 - 03 - 02));
+    // Deleted, it no longer counts.
+    store.delete(later.id).unwrap();
+    assert_eq!(store.today().unwrap(), date!(2026 - 03 - 03));
+}
+
+#[test]
 fn trends_come_from_the_stored_entries() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
