@@ -27,6 +27,9 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
+    /// 405 `method_not_allowed`: the path exists, not with this method (`Allow` lists them).
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
     /// 409 `conflict`.
     #[error("{0}")]
     Conflict(String),
@@ -63,6 +66,7 @@ impl AppError {
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            AppError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             AppError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
