@@ -435,6 +435,15 @@ pub async fn update_patient(
             changed.join("; "),
         ));
     }
+    // The answer is the patient's record, so a change that changed nothing is still a read.
+    if entries.is_empty() && caller.patient_id != Some(patient_id) {
+        entries.push(Entry::by(
+            &caller,
+            "patient.read",
+            Some(patient_id),
+            "patient record (a change that changed nothing)",
+        ));
+    }
     audit::record_all(&state, entries).await?;
     state.store.flush().await?;
     Ok(Json(PatientView::from(&patient)))
