@@ -2,6 +2,7 @@
 //! authorised requests with retries.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,13 +74,17 @@ impl Tokens {
     }
 }
 
-/// A connection to one Taperlog server as one account.
+/// A connection to one Taperlog server as one account. Shareable between threads.
 pub struct Session {
     base_url: String,
     transport: Arc<dyn HttpTransport>,
     retry: RetryPolicy,
     tokens: Mutex<Option<Tokens>>,
-    refreshes: Mutex<u64>,
+    /// Held across every exchange that replaces the tokens (login, enrol, refresh, logout), so
+    /// that two threads never present the same refresh token: the server would take the
+    /// second for a stolen one and revoke the whole login.
+    auth: Mutex<()>,
+    refreshes: AtomicU64,
 }
 
 impl fmt::Debug for Session {
@@ -137,7 +142,8 @@ impl Session {
             transport,
             retry: RetryPolicy::default(),
             tokens: Mutex::new(None),
-            refreshes: Mutex::new(0),
+            auth: Mutex::new(()),
+            refreshes: AtomicU64::new(0),
         }
     }
 
@@ -153,6 +159,17 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn lock_auth(&self) -> MutexGuard<'_, ()> {
+        self.auth
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores new tokens. Called with the auth lock held.
+    fn install(&self, tokens: &Tokens) {
+        *self.lock_tokens() = Some(tokens.clone());
+    }
+
     /// The current tokens, for the app to save in the Keychain / Keystore. They change on
     /// every refresh ([`Session::refresh_count`] tells when).
     pub fn tokens(&self) -> Option<Tokens> {
@@ -166,10 +183,7 @@ impl Session {
 
     /// How many times the tokens were refreshed since this session was made.
     pub fn refresh_count(&self) -> u64 {
-        *self
-            .refreshes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.refreshes.load(Ordering::Relaxed)
     }
 
     fn url(&self, path: &str) -> String {
@@ -222,30 +236,29 @@ impl Session {
         }
     }
 
-    fn obtain_tokens(&self, path: &str, body: Vec<u8>) -> Result<Tokens, SyncError> {
-        let response =
-            self.send_with_retry(|| self.json_request("POST", path, body.clone(), None))?;
-        let tokens = Tokens::from_response(read_json(&response)?);
-        *self.lock_tokens() = Some(tokens.clone());
-        Ok(tokens)
+    fn body_of<T: Serialize>(value: &T) -> Result<Vec<u8>, SyncError> {
+        serde_json::to_vec(value).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
-    /// Logs in with a username and password.
+    /// Logs in with a username and password. Retried on transient failures: a password can
+    /// be presented again.
     pub fn login(
         &self,
         username: &str,
         password: &str,
         device_id: Option<&str>,
     ) -> Result<Tokens, SyncError> {
-        let body = LoginRequest {
+        let body = Self::body_of(&LoginRequest {
             username: username.to_string(),
             password: password.to_string(),
             device_id: device_id.map(str::to_string),
-        };
-        self.obtain_tokens(
-            "/v1/auth/login",
-            serde_json::to_vec(&body).map_err(|e| SyncError::Protocol(e.to_string()))?,
-        )
+        })?;
+        let _auth = self.lock_auth();
+        let response = self
+            .send_with_retry(|| self.json_request("POST", "/v1/auth/login", body.clone(), None))?;
+        let tokens = Tokens::from_response(read_json(&response)?);
+        self.install(&tokens);
+        Ok(tokens)
     }
 
     /// Redeems a one-time enrolment code from the care team, setting the password.
@@ -255,38 +268,62 @@ impl Session {
         password: &str,
         device_id: Option<&str>,
     ) -> Result<Tokens, SyncError> {
-        let body = EnrollRequest {
+        let body = Self::body_of(&EnrollRequest {
             code: code.to_string(),
             password: password.to_string(),
             device_id: device_id.map(str::to_string),
-        };
-        self.obtain_tokens(
-            "/v1/auth/enroll",
-            serde_json::to_vec(&body).map_err(|e| SyncError::Protocol(e.to_string()))?,
-        )
+        })?;
+        let _auth = self.lock_auth();
+        let response = self
+            .send_with_retry(|| self.json_request("POST", "/v1/auth/enroll", body.clone(), None))?;
+        let tokens = Tokens::from_response(read_json(&response)?);
+        self.install(&tokens);
+        Ok(tokens)
     }
 
-    /// Swaps the refresh token for a new pair. Not retried: a refresh token works once, so
-    /// resending one whose answer was lost would look like theft to the server.
+    /// Swaps the refresh token for a new pair.
+    ///
+    /// Threads sharing the session never refresh twice with one token: the exchange holds
+    /// the session's auth lock, and a caller that finds the tokens already replaced by
+    /// another thread's refresh takes those instead of refreshing again.
+    ///
+    /// Not retried: a refresh token works once, so resending one whose answer was lost
+    /// would look like theft to the server. That leaves one case this side cannot cure: if
+    /// the server rotated the token but its answer was lost (connection dropped, timeout),
+    /// the session still holds the old refresh token, and the next refresh presents a
+    /// token the server already replaced. The server then revokes the whole login and the
+    /// user has to log in again. Only the server can soften that, by accepting the replaced
+    /// token for a short grace period (answering with the pair it issued for it) instead of
+    /// treating its reuse within seconds as theft. A failed refresh is reported as
+    /// [`SyncError::Transport`]; a refused one as [`SyncError::Unauthorized`], after which
+    /// the session holds no tokens and the app should delete the ones it saved.
     pub fn refresh(&self) -> Result<Tokens, SyncError> {
-        let refresh_token = self.tokens().ok_or(SyncError::NotLoggedIn)?.refresh_token;
-        let body = serde_json::to_vec(&RefreshRequest { refresh_token })
-            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let seen = self.tokens().ok_or(SyncError::NotLoggedIn)?;
+        self.refresh_after(&seen)
+    }
+
+    /// Refreshes unless the tokens have changed since the caller read `seen` (another thread
+    /// refreshed, or the app logged in again), in which case it returns the current ones.
+    fn refresh_after(&self, seen: &Tokens) -> Result<Tokens, SyncError> {
+        let _auth = self.lock_auth();
+        let current = self.tokens().ok_or(SyncError::NotLoggedIn)?;
+        if current.refresh_token != seen.refresh_token {
+            return Ok(current);
+        }
+        let body = Self::body_of(&RefreshRequest {
+            refresh_token: current.refresh_token.clone(),
+        })?;
         let response =
             self.transport
                 .send(self.json_request("POST", "/v1/auth/refresh", body, None))?;
         match read_json::<TokenResponse>(&response) {
             Ok(answer) => {
                 let mut tokens = Tokens::from_response(answer);
-                let mut slot = self.lock_tokens();
                 if tokens.username.is_none() {
-                    tokens.username = slot.as_ref().and_then(|t| t.username.clone());
+                    tokens.username = current.username;
                 }
-                *slot = Some(tokens.clone());
-                *self
-                    .refreshes
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                self.install(&tokens);
                 Ok(tokens)
             }
             Err(error @ SyncError::Unauthorized { .. }) => {
@@ -299,13 +336,14 @@ impl Session {
 
     /// Ends the session on the server and forgets the tokens.
     pub fn logout(&self) -> Result<(), SyncError> {
+        // A refresh under way would otherwise store a fresh pair after the logout.
+        let _auth = self.lock_auth();
         let Some(tokens) = self.lock_tokens().take() else {
             return Ok(());
         };
-        let body = serde_json::to_vec(&RefreshRequest {
+        let body = Self::body_of(&RefreshRequest {
             refresh_token: tokens.refresh_token,
-        })
-        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        })?;
         let response = self.transport.send(self.json_request(
             "POST",
             "/v1/auth/logout",
@@ -334,14 +372,14 @@ impl Session {
                 tokens
             } else {
                 refreshed = true;
-                self.refresh()?
+                self.refresh_after(&tokens)?
             };
             let response = self.send_with_retry(|| {
                 self.json_request(method, path, body.clone(), Some(&tokens.access_token))
             })?;
             if response.status == 401 && !refreshed {
                 refreshed = true;
-                self.refresh()?;
+                self.refresh_after(&tokens)?;
                 continue;
             }
             return Ok(response);
@@ -358,3 +396,7 @@ impl Session {
         read_json(&self.send_authorized(method, path, body)?)
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

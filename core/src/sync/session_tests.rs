@@ -1,0 +1,281 @@
+//! Session tests against a scripted in-process server that rotates refresh tokens the way
+//! the real one does: a rotated token presented again revokes the whole login.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::sync::TransportError;
+
+/// How long the fake server takes over a refresh: long enough that two threads racing
+/// are both in flight at once.
+const REFRESH_LATENCY: Duration = Duration::from_millis(150);
+
+#[derive(Default)]
+struct AuthState {
+    /// The refresh token that works now.
+    live_refresh: String,
+    /// The access token that works now.
+    live_access: String,
+    /// Refresh tokens already rotated.
+    rotated: HashSet<String>,
+    /// Set once a rotated token came back: nothing works any more.
+    revoked: bool,
+    /// Refreshes the server carried out.
+    refreshes: u64,
+    /// Pairs issued so far (login, enrol, refresh).
+    generation: u64,
+    /// Requests by path.
+    calls: Vec<String>,
+    /// Bodies of enrol requests.
+    enroll_bodies: Vec<Value>,
+    /// Statuses to answer enrol with, in turn (after redeeming the code); 200 when empty.
+    enroll_script: Vec<u16>,
+    /// Whether the enrolment code was redeemed.
+    code_used: bool,
+    /// Whether to drop the connection after the next enrolment is redeemed.
+    lose_enroll_answer: bool,
+}
+
+struct FakeAuthServer {
+    state: Mutex<AuthState>,
+}
+
+fn json_response(status: u16, body: Value) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::to_vec(&body).unwrap(),
+    }
+}
+
+fn unauthorized() -> HttpResponse {
+    json_response(
+        401,
+        json!({"error": {"code": "unauthorized", "message": "no"}}),
+    )
+}
+
+fn token_answer(generation: u64, username: Option<&str>) -> Value {
+    json!({
+        "access_token": format!("access-{generation}"),
+        "refresh_token": format!("refresh-{generation}"),
+        "token_type": "Bearer",
+        "expires_in": 900,
+        "role": "patient",
+        "user_id": "user-1",
+        "patient_id": "patient-1",
+        "username": username.unwrap_or("p-default"),
+    })
+}
+
+impl FakeAuthServer {
+    fn new() -> Arc<FakeAuthServer> {
+        Arc::new(FakeAuthServer {
+            state: Mutex::new(AuthState {
+                live_refresh: "refresh-0".into(),
+                live_access: "access-0".into(),
+                ..AuthState::default()
+            }),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.state.lock().unwrap()
+    }
+
+    /// Issues the next pair and makes it the live one.
+    fn issue(state: &mut AuthState, username: Option<&str>) -> HttpResponse {
+        state.generation += 1;
+        let answer = token_answer(state.generation, username);
+        state.live_access = answer["access_token"].as_str().unwrap().into();
+        state.live_refresh = answer["refresh_token"].as_str().unwrap().into();
+        json_response(200, answer)
+    }
+
+    fn refresh(&self, body: &[u8]) -> HttpResponse {
+        let presented = serde_json::from_slice::<Value>(body).unwrap()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        thread::sleep(REFRESH_LATENCY);
+        let mut state = self.state();
+        if state.revoked {
+            return unauthorized();
+        }
+        if state.rotated.contains(&presented) {
+            state.revoked = true;
+            return unauthorized();
+        }
+        if presented != state.live_refresh {
+            return unauthorized();
+        }
+        state.rotated.insert(presented);
+        state.refreshes += 1;
+        Self::issue(&mut state, None)
+    }
+
+    fn enroll(&self, body: &[u8]) -> Result<HttpResponse, TransportError> {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        let mut state = self.state();
+        state.enroll_bodies.push(body.clone());
+        if state.code_used {
+            return Ok(unauthorized());
+        }
+        state.code_used = true;
+        if state.lose_enroll_answer {
+            return Err(TransportError {
+                message: "connection reset".into(),
+            });
+        }
+        if !state.enroll_script.is_empty() {
+            let status = state.enroll_script.remove(0);
+            return Ok(json_response(
+                status,
+                json!({"error": {"code": "internal", "message": "oops"}}),
+            ));
+        }
+        Ok(Self::issue(&mut state, body["username"].as_str()))
+    }
+
+    fn authorized_get(&self, request: &HttpRequest) -> HttpResponse {
+        let state = self.state();
+        let expected = format!("Bearer {}", state.live_access);
+        let bearer = request
+            .headers
+            .iter()
+            .find(|(name, _)| name == "Authorization")
+            .map(|(_, value)| value.as_str());
+        if state.revoked || bearer != Some(expected.as_str()) {
+            return unauthorized();
+        }
+        json_response(200, json!({"ok": true}))
+    }
+}
+
+impl HttpTransport for FakeAuthServer {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let path = request.url.strip_prefix("http://fake").unwrap().to_string();
+        self.state().calls.push(path.clone());
+        match path.as_str() {
+            "/v1/auth/refresh" => Ok(self.refresh(&request.body)),
+            "/v1/auth/enroll" => self.enroll(&request.body),
+            "/v1/auth/login" => {
+                let mut state = self.state();
+                Ok(Self::issue(&mut state, Some("someone")))
+            }
+            _ => Ok(self.authorized_get(&request)),
+        }
+    }
+}
+
+fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+    }
+}
+
+fn session_on(server: &Arc<FakeAuthServer>) -> Session {
+    Session::new("http://fake", server.clone()).with_retry(quick_retry())
+}
+
+/// Tokens matching the fake server's generation 0, with the access token's expiry as given.
+fn generation_zero(access_expires_at: u64) -> Tokens {
+    Tokens {
+        access_token: "access-0".into(),
+        refresh_token: "refresh-0".into(),
+        access_expires_at,
+        user_id: "user-1".into(),
+        role: "patient".into(),
+        patient_id: Some("patient-1".into()),
+        username: Some("p-default".into()),
+    }
+}
+
+/// Runs `work` on two threads released together, returning both results.
+fn on_two_threads<T: Send + 'static>(
+    session: &Arc<Session>,
+    work: fn(&Session) -> Result<T, SyncError>,
+) -> Vec<Result<T, SyncError>> {
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let session = session.clone();
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                work(&session)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn two_threads_with_an_expired_access_token_refresh_once() {
+    let server = FakeAuthServer::new();
+    let session = Arc::new(session_on(&server));
+    session.restore(generation_zero(0));
+    let results = on_two_threads(&session, |s| s.send_authorized("GET", "/v1/me", Vec::new()));
+    for result in results {
+        assert_eq!(result.expect("authorised call").status, 200);
+    }
+    let state = server.state();
+    assert!(!state.revoked, "a refresh token was presented twice");
+    assert_eq!(state.refreshes, 1);
+    drop(state);
+    assert_eq!(session.refresh_count(), 1);
+    assert_eq!(session.tokens().unwrap().refresh_token, "refresh-1");
+}
+
+#[test]
+fn two_threads_refused_with_401_refresh_once() {
+    let server = FakeAuthServer::new();
+    let session = Arc::new(session_on(&server));
+    // The phone thinks its access token good for an hour; the server refuses it.
+    session.restore(Tokens {
+        access_token: "stale".into(),
+        ..generation_zero(u64::MAX / 2)
+    });
+    let results = on_two_threads(&session, |s| s.send_authorized("GET", "/v1/me", Vec::new()));
+    for result in results {
+        assert_eq!(result.expect("authorised call").status, 200);
+    }
+    let state = server.state();
+    assert!(!state.revoked, "a refresh token was presented twice");
+    assert_eq!(state.refreshes, 1);
+}
+
+#[test]
+fn two_explicit_refreshes_at_once_keep_the_login() {
+    let server = FakeAuthServer::new();
+    let session = Arc::new(session_on(&server));
+    session.restore(generation_zero(0));
+    let results = on_two_threads(&session, Session::refresh);
+    for result in results {
+        assert_eq!(result.expect("refresh").refresh_token, "refresh-1");
+    }
+    assert!(!server.state().revoked);
+    assert!(session.tokens().is_some(), "still logged in");
+}
+
+#[test]
+fn a_refused_refresh_forgets_the_tokens() {
+    let server = FakeAuthServer::new();
+    let session = session_on(&server);
+    session.restore(Tokens {
+        refresh_token: "unknown".into(),
+        ..generation_zero(0)
+    });
+    assert!(matches!(
+        session.refresh(),
+        Err(SyncError::Unauthorized { .. })
+    ));
+    assert!(session.tokens().is_none());
+}
