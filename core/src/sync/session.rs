@@ -261,22 +261,48 @@ impl Session {
         Ok(tokens)
     }
 
-    /// Redeems a one-time enrolment code from the care team, setting the password.
+    /// Redeems a one-time enrolment code from the care team, setting the password, under
+    /// the username the server chooses (it comes back in [`Tokens::username`]).
+    /// See [`Session::enroll_as`].
     pub fn enroll(
         &self,
         code: &str,
         password: &str,
         device_id: Option<&str>,
     ) -> Result<Tokens, SyncError> {
+        self.enroll_as(code, password, None, device_id)
+    }
+
+    /// Redeems a one-time enrolment code from the care team, setting the password, and
+    /// `username` when given (else the server chooses one).
+    ///
+    /// Sent once, never retried: a code works once, so a retry after the server redeemed it
+    /// (an answer lost on the way, or a 5xx after the redemption) would only get a 401 and
+    /// hide what happened. Errors come back as they are: a [`SyncError::Transport`] or a
+    /// 5xx means the code may or may not have been redeemed. An app that chose the username
+    /// can then try [`Session::login`] with it and the password; otherwise it needs a new
+    /// code from the care team. Choosing the username is what makes that recovery possible.
+    pub fn enroll_as(
+        &self,
+        code: &str,
+        password: &str,
+        username: Option<&str>,
+        device_id: Option<&str>,
+    ) -> Result<Tokens, SyncError> {
         let body = Self::body_of(&EnrollRequest {
             code: code.to_string(),
             password: password.to_string(),
             device_id: device_id.map(str::to_string),
+            username: username.map(str::to_string),
         })?;
         let _auth = self.lock_auth();
-        let response = self
-            .send_with_retry(|| self.json_request("POST", "/v1/auth/enroll", body.clone(), None))?;
-        let tokens = Tokens::from_response(read_json(&response)?);
+        let response =
+            self.transport
+                .send(self.json_request("POST", "/v1/auth/enroll", body, None))?;
+        let mut tokens = Tokens::from_response(read_json(&response)?);
+        if tokens.username.is_none() {
+            tokens.username = username.map(str::to_string);
+        }
         self.install(&tokens);
         Ok(tokens)
     }

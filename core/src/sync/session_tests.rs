@@ -279,3 +279,55 @@ fn a_refused_refresh_forgets_the_tokens() {
     ));
     assert!(session.tokens().is_none());
 }
+
+#[test]
+fn enrolment_is_sent_once_even_after_a_5xx() {
+    let server = FakeAuthServer::new();
+    server.state().enroll_script = vec![503];
+    let session = session_on(&server);
+    match session.enroll("code-1", "a long passphrase", Some("phone")) {
+        Err(SyncError::Server { status: 503, .. }) => {}
+        other => panic!("expected the 503 as it came, got {other:?}"),
+    }
+    assert_eq!(
+        server.state().enroll_bodies.len(),
+        1,
+        "a code works once: no retry"
+    );
+}
+
+#[test]
+fn a_lost_enrolment_answer_is_reported_and_the_chosen_username_logs_in() {
+    let server = FakeAuthServer::new();
+    server.state().lose_enroll_answer = true;
+    let session = session_on(&server);
+    let outcome = session.enroll_as("code-1", "a long passphrase", Some("pat-1"), None);
+    assert!(
+        matches!(outcome, Err(SyncError::Transport(_))),
+        "{outcome:?}"
+    );
+    assert_eq!(server.state().enroll_bodies.len(), 1);
+    session
+        .login("pat-1", "a long passphrase", None)
+        .expect("the app logs in with the username it chose");
+}
+
+#[test]
+fn enrolment_sends_the_username_only_when_chosen() {
+    let server = FakeAuthServer::new();
+    let session = session_on(&server);
+    let tokens = session
+        .enroll_as("code-1", "a long passphrase", Some("pat-1"), Some("phone"))
+        .expect("enrol");
+    assert_eq!(tokens.username.as_deref(), Some("pat-1"));
+    server.state().code_used = false;
+    session
+        .enroll("code-2", "a long passphrase", None)
+        .expect("enrol");
+    let bodies = server.state().enroll_bodies.clone();
+    assert_eq!(bodies[0]["username"], "pat-1");
+    assert_eq!(bodies[0]["device_id"], "phone");
+    let second = bodies[1].as_object().unwrap();
+    assert!(!second.contains_key("username"));
+    assert!(!second.contains_key("device_id"));
+}

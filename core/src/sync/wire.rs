@@ -119,6 +119,9 @@ pub struct EnrollRequest {
     /// The device enrolling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// The username to log in with later (the server chooses one when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 /// `POST /v1/auth/refresh` and `/v1/auth/logout`.
