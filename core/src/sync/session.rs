@@ -74,6 +74,9 @@ impl Tokens {
     }
 }
 
+/// Told of every new pair of tokens; see [`Session::with_token_observer`].
+type TokenObserver = dyn Fn(&Tokens) + Send + Sync;
+
 /// A connection to one Taperlog server as one account. Shareable between threads.
 pub struct Session {
     base_url: String,
@@ -84,6 +87,7 @@ pub struct Session {
     /// that two threads never present the same refresh token: the server would take the
     /// second for a stolen one and revoke the whole login.
     auth: Mutex<()>,
+    observer: Option<Arc<TokenObserver>>,
     refreshes: AtomicU64,
 }
 
@@ -143,6 +147,7 @@ impl Session {
             retry: RetryPolicy::default(),
             tokens: Mutex::new(None),
             auth: Mutex::new(()),
+            observer: None,
             refreshes: AtomicU64::new(0),
         }
     }
@@ -150,6 +155,26 @@ impl Session {
     /// The same session with another retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Session {
         self.retry = retry;
+        self
+    }
+
+    /// The same session, calling `observer` with every new pair of tokens: after each
+    /// successful login, enrolment and refresh, including the refreshes [`Session::call`]
+    /// and sync make on their own. This is where an app saves them to the Keychain /
+    /// Keystore, rather than polling [`Session::tokens`]: a refresh token works once, so
+    /// tokens the app failed to save are tokens it cannot resume with after a restart.
+    ///
+    /// The observer runs on the thread that obtained the tokens, in the order the server
+    /// issued them, while the session holds its auth lock: it may read
+    /// [`Session::tokens`] but must not call `login`, `enroll`, `refresh`, `logout`,
+    /// `send_authorized`, `call` or sync on the same session (they would wait on it).
+    /// [`Session::restore`] does not call it, nor does a refused refresh (that one comes
+    /// back as [`SyncError::Unauthorized`]: the app then deletes what it saved).
+    pub fn with_token_observer(
+        mut self,
+        observer: impl Fn(&Tokens) + Send + Sync + 'static,
+    ) -> Session {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -165,18 +190,23 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Stores new tokens. Called with the auth lock held.
+    /// Stores new tokens and tells the observer. Called with the auth lock held, so that
+    /// the observer sees the pairs in the order the server issued them.
     fn install(&self, tokens: &Tokens) {
         *self.lock_tokens() = Some(tokens.clone());
+        if let Some(observer) = &self.observer {
+            observer(tokens);
+        }
     }
 
     /// The current tokens, for the app to save in the Keychain / Keystore. They change on
-    /// every refresh ([`Session::refresh_count`] tells when).
+    /// every refresh: [`Session::with_token_observer`] tells the app each time.
     pub fn tokens(&self) -> Option<Tokens> {
         self.lock_tokens().clone()
     }
 
-    /// Continues a session from tokens the app saved.
+    /// Continues a session from tokens the app saved. Does not call the token observer
+    /// (the app has these already).
     pub fn restore(&self, tokens: Tokens) {
         *self.lock_tokens() = Some(tokens);
     }
@@ -307,7 +337,7 @@ impl Session {
         Ok(tokens)
     }
 
-    /// Swaps the refresh token for a new pair.
+    /// Swaps the refresh token for a new pair, and tells the token observer.
     ///
     /// Threads sharing the session never refresh twice with one token: the exchange holds
     /// the session's auth lock, and a caller that finds the tokens already replaced by

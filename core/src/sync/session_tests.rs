@@ -331,3 +331,58 @@ fn enrolment_sends_the_username_only_when_chosen() {
     assert!(!second.contains_key("username"));
     assert!(!second.contains_key("device_id"));
 }
+
+#[test]
+fn the_observer_hears_of_every_new_pair_in_order() {
+    let server = FakeAuthServer::new();
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = heard.clone();
+    let session = Session::new("http://fake", server.clone())
+        .with_retry(quick_retry())
+        .with_token_observer(move |tokens: &Tokens| {
+            log.lock().unwrap().push(tokens.refresh_token.clone())
+        });
+    let enrolled = session
+        .enroll("code-1", "a long passphrase", None)
+        .expect("enrol");
+    let refreshed = session.refresh().expect("refresh");
+    let logged_in = session
+        .login("p-default", "a long passphrase", None)
+        .expect("login");
+    // An automatic refresh, made by an authorised call with an expired access token.
+    session.restore(Tokens {
+        access_expires_at: 0,
+        ..logged_in.clone()
+    });
+    session
+        .send_authorized("GET", "/v1/me", Vec::new())
+        .expect("authorised call");
+    let automatic = session.tokens().unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![
+            enrolled.refresh_token,
+            refreshed.refresh_token,
+            logged_in.refresh_token,
+            automatic.refresh_token,
+        ]
+    );
+}
+
+#[test]
+fn the_observer_is_not_called_when_nothing_changed() {
+    let server = FakeAuthServer::new();
+    let calls = Arc::new(Mutex::new(0));
+    let count = calls.clone();
+    let session = Session::new("http://fake", server.clone())
+        .with_retry(quick_retry())
+        .with_token_observer(move |_: &Tokens| *count.lock().unwrap() += 1);
+    session.restore(Tokens {
+        refresh_token: "unknown".into(),
+        ..generation_zero(0)
+    });
+    assert!(session.refresh().is_err());
+    server.state().enroll_script = vec![500];
+    assert!(session.enroll("code-1", "a long passphrase", None).is_err());
+    assert_eq!(*calls.lock().unwrap(), 0);
+}
