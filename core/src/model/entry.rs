@@ -36,6 +36,7 @@ pub struct Entry {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct WireEntry {
+    #[serde(deserialize_with = "canonical_uuid")]
     id: Uuid,
     kind: EntryKind,
     #[serde(with = "time::serde::rfc3339")]
@@ -55,6 +56,7 @@ struct WireEntry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireEntryText<'a> {
+    #[serde(deserialize_with = "canonical_uuid")]
     id: Uuid,
     kind: EntryKind,
     #[serde(with = "time::serde::rfc3339")]
@@ -80,6 +82,35 @@ struct WireEntryRef<'a> {
     deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<PlainBody<'a>>,
+}
+
+/// A UUID only in its canonical text form (lowercase, hyphenated). The `uuid` crate also
+/// reads upper case, braces, `urn:uuid:` and no hyphens, but the server answers with the
+/// canonical form: a client matching acknowledgements to its outbox by text would never see
+/// its change acknowledged, and a pull would bring back an id it does not know.
+fn canonical_uuid<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Uuid, D::Error> {
+    struct Canonical;
+
+    impl serde::de::Visitor<'_> for Canonical {
+        type Value = Uuid;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a UUID in its canonical form (lowercase hex, hyphenated)")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Uuid, E> {
+            match Uuid::try_parse(text) {
+                Ok(id) if id.hyphenated().encode_lower(&mut Uuid::encode_buffer()) == text => {
+                    Ok(id)
+                }
+                _ => Err(E::custom(
+                    "must be a UUID in its canonical form (lowercase hex, hyphenated)",
+                )),
+            }
+        }
+    }
+
+    deserializer.deserialize_str(Canonical)
 }
 
 fn serialize_display<S: Serializer>(
@@ -114,6 +145,16 @@ impl utoipa::PartialSchema for Entry {
 impl utoipa::ToSchema for Entry {
     fn name() -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Borrowed("Entry")
+    }
+
+    /// The schemas the wire form refers to (`EntryKind`), so that the document has them.
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <WireEntry as utoipa::ToSchema>::schemas(schemas);
     }
 }
 
@@ -319,6 +360,42 @@ mod tests {
             _ => panic!("the two readers disagree: {from_value:?} / {from_bytes:?}"),
         }
         from_bytes
+    }
+
+    #[test]
+    fn ids_are_read_only_in_their_canonical_form() {
+        for id in [
+            "0193A0C4-7E1B-7CC2-9F3E-2A5B0C1D2E3F",
+            "{0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f}",
+            "0193a0c47e1b7cc29f3e2a5b0c1d2e3f",
+            "urn:uuid:0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f",
+            " 0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f",
+            "not a uuid",
+        ] {
+            let mut value = dose_json();
+            value["id"] = json!(id);
+            assert_eq!(read(value).unwrap_err().field, "id", "{id}");
+        }
+        let mut value = dose_json();
+        value["id"] = json!(7);
+        assert_eq!(read(value).unwrap_err().field, "id");
+        assert!(read(dose_json()).is_ok());
+    }
+
+    #[test]
+    fn a_bad_sows_answer_is_named_by_its_item() {
+        for bad in [json!(-1), json!(2.5), json!(300), json!("two")] {
+            let sows: serde_json::Map<String, serde_json::Value> = crate::clinical::SOWS_ITEMS
+                .iter()
+                .map(|item| (item.key.to_string(), json!(1)))
+                .collect();
+            let mut value = dose_json();
+            value["kind"] = json!("withdrawal");
+            value["body"] = json!({ "sows": sows });
+            assert!(read(value.clone()).is_ok());
+            value["body"]["sows"]["aches"] = bad.clone();
+            assert_eq!(read(value).unwrap_err().field, "body.sows.aches", "{bad}");
+        }
     }
 
     #[test]

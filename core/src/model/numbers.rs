@@ -23,18 +23,25 @@ fn number_to_u8(number: &serde_json::Number) -> Result<u8, &'static str> {
     }
 }
 
+/// One answer read as [`integral_u8`], so that an error inside a map is reported at its key
+/// (`body.sows.aches`), not at the map.
+struct IntegralU8(u8);
+
+impl<'de> Deserialize<'de> for IntegralU8 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        integral_u8(deserializer).map(IntegralU8)
+    }
+}
+
 /// The map form of [`integral_u8`], for questionnaires keyed by item.
 pub(crate) fn integral_u8_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<std::collections::BTreeMap<String, u8>, D::Error> {
-    let raw = std::collections::BTreeMap::<String, serde_json::Number>::deserialize(deserializer)?;
-    raw.into_iter()
-        .map(|(key, number)| {
-            number_to_u8(&number)
-                .map(|value| (key.clone(), value))
-                .map_err(|message| D::Error::custom(format!("item `{key}` {message}")))
-        })
-        .collect()
+    let answers = std::collections::BTreeMap::<String, IntegralU8>::deserialize(deserializer)?;
+    Ok(answers
+        .into_iter()
+        .map(|(key, answer)| (key, answer.0))
+        .collect())
 }
 
 #[cfg(test)]
