@@ -70,18 +70,24 @@ pub struct DailySummary {
     /// Doses of free-text (`other`) medications, which cannot be converted.
     pub unconverted_doses: u32,
     /// Buprenorphine in mg (never converted to MME), or null.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub buprenorphine_mg: Option<f64>,
     /// Ketamine in mg, or null.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ketamine_mg: Option<f64>,
     /// Ketamine in mg by route.
     pub ketamine_mg_by_route: BTreeMap<String, f64>,
     /// Mean NRS of the day's ratings, or null.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub pain_nrs_mean: Option<f64>,
     /// Highest NRS of the day, or null.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub pain_nrs_max: Option<u8>,
     /// Mean PEG score of the day, or null.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub peg_mean: Option<f64>,
     /// Highest complete SOWS total of the day, or null.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sows_max: Option<u8>,
     /// Entries logged that day (0 for a day covered only by a patch).
     pub entries: u32,

@@ -62,12 +62,16 @@ pub struct TrendPoint {
     #[serde(with = "iso_date")]
     pub date: Date,
     /// The day's MME, or null on a day without data.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub mme_total: Option<f64>,
     /// The 7-day mean MME.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub mme_7d: Option<f64>,
     /// The 7-day mean of the daily mean NRS.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub pain_nrs_7d: Option<f64>,
     /// The 7-day mean of the daily highest SOWS total.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sows_7d: Option<f64>,
 }
 
@@ -76,12 +80,15 @@ pub struct TrendPoint {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Trends {
     /// The baseline MME, if one can be established.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub baseline_mme: Option<f64>,
     /// Where it came from.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub baseline_source: Option<BaselineSource>,
     /// One point per day, oldest first, ending today.
     pub series: Vec<TrendPoint>,
     /// The change of today's 7-day mean MME from the baseline, in percent.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub change_from_baseline_pct: Option<f64>,
     /// The flags that hold today.
     pub flags: Vec<Flag>,
