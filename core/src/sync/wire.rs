@@ -1,5 +1,7 @@
 //! The JSON bodies of the sync and auth endpoints (API.md, "Sync" and "Auth").
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Entry, Stamp};
@@ -95,8 +97,11 @@ pub struct PullResponse {
     pub server_hlc: Stamp,
 }
 
-/// `POST /v1/auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Stands in for a secret in `Debug` output, so that logs never carry one.
+const REDACTED: &str = "<redacted>";
+
+/// `POST /v1/auth/login`. `Debug` hides the password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The account's username.
@@ -108,8 +113,8 @@ pub struct LoginRequest {
     pub device_id: Option<String>,
 }
 
-/// `POST /v1/auth/enroll`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /v1/auth/enroll`. `Debug` hides the code and the password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     /// The one-time code from the care team.
@@ -124,16 +129,16 @@ pub struct EnrollRequest {
     pub username: Option<String>,
 }
 
-/// `POST /v1/auth/refresh` and `/v1/auth/logout`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /v1/auth/refresh` and `/v1/auth/logout`. `Debug` hides the token.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: String,
 }
 
-/// The answer of login, refresh and enrol.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The answer of login, refresh and enrol. `Debug` hides both tokens.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// A short-lived JWT.
     pub access_token: String,
@@ -153,4 +158,107 @@ pub struct TokenResponse {
     /// The username, when the server says (enrolment creates one).
     #[serde(default)]
     pub username: Option<String>,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &REDACTED)
+            .field("device_id", &self.device_id)
+            .finish()
+    }
+}
+
+impl fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("code", &REDACTED)
+            .field("password", &REDACTED)
+            .field("device_id", &self.device_id)
+            .field("username", &self.username)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &REDACTED)
+            .field("refresh_token", &REDACTED)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("role", &self.role)
+            .field("user_id", &self.user_id)
+            .field("patient_id", &self.patient_id)
+            .field("username", &self.username)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRETS: [&str; 4] = [
+        "hunter2-passphrase",
+        "ENROL-CODE-4242",
+        "rt-secret-refresh",
+        "eyJ.secret.access",
+    ];
+
+    fn assert_no_secret(debug: String) {
+        for secret in SECRETS {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+        assert!(debug.contains(REDACTED), "{debug}");
+    }
+
+    #[test]
+    fn debug_of_auth_bodies_shows_no_secret() {
+        assert_no_secret(format!(
+            "{:?}",
+            LoginRequest {
+                username: "pat".into(),
+                password: SECRETS[0].into(),
+                device_id: Some("phone".into()),
+            }
+        ));
+        assert_no_secret(format!(
+            "{:#?}",
+            EnrollRequest {
+                code: SECRETS[1].into(),
+                password: SECRETS[0].into(),
+                device_id: None,
+                username: Some("pat".into()),
+            }
+        ));
+        assert_no_secret(format!(
+            "{:?}",
+            RefreshRequest {
+                refresh_token: SECRETS[2].into(),
+            }
+        ));
+        let answer = TokenResponse {
+            access_token: SECRETS[3].into(),
+            refresh_token: SECRETS[2].into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            role: "patient".into(),
+            user_id: "user-1".into(),
+            patient_id: None,
+            username: Some("pat".into()),
+        };
+        let debug = format!("{answer:?}");
+        assert!(debug.contains("user-1") && debug.contains("900"), "{debug}");
+        assert_no_secret(debug);
+    }
 }
