@@ -18,7 +18,7 @@ use crate::json::parse_body;
 use crate::role::Role;
 use crate::routes::patient_overview::{DiaryOverview, diary_overview};
 use crate::state::AppState;
-use crate::store::{EnrollmentRecord, PatientRecord, Sex};
+use crate::store::{AuditEvent, EnrollmentRecord, PatientRecord, Sex, StoreError};
 
 use taperlog_core::summary::iso_date;
 
@@ -393,60 +393,100 @@ pub async fn update_patient(
     body: Bytes,
 ) -> Result<Json<PatientView>, AppError> {
     let patient_id = parse_patient_id(&id)?;
-    let mut patient = writable_patient(&state, &caller, patient_id).await?;
+    let seen = writable_patient(&state, &caller, patient_id).await?;
     let change: PatientChange = parse_body(&body)?;
-    let mut changed = Vec::new();
-    let mut entries = Vec::new();
-    if let Some(name) = change.display_name {
-        check_display_name(&name)?;
-        patient.display_name = name.trim().to_string();
-        changed.push("display_name".to_string());
+    if let Some(name) = &change.display_name {
+        check_display_name(name)?;
     }
     if let Some(baseline) = change.baseline_mme {
         check_baseline(baseline)?;
-        changed.push(format!(
-            "baseline_mme {:?} -> {:?}",
-            patient.baseline_mme, baseline
-        ));
-        patient.baseline_mme = baseline;
     }
     if let Some(team) = change.care_team_id {
         check_team(&state, &caller, team)?;
-        changed.push(format!("care_team_id {} -> {team}", patient.care_team_id));
+    }
+    let (_, patient) = state.store.update_patient(
+        patient_id,
+        |patient| {
+            // The caller's right to this patient was checked against the team seen then.
+            if caller.role == Role::Clinician && patient.care_team_id != seen.care_team_id {
+                return Err(StoreError::Conflict(
+                    "the patient moved to another care team meanwhile; try again".into(),
+                ));
+            }
+            apply_change(&change, patient);
+            Ok(())
+        },
+        |before, after| audit_change(&caller, before, after),
+    )?;
+    state.store.flush().await?;
+    Ok(Json(PatientView::from(&patient)))
+}
+
+/// Sets the fields a `PATCH` names (checked before) on the record as stored.
+fn apply_change(change: &PatientChange, patient: &mut PatientRecord) {
+    if let Some(name) = &change.display_name {
+        patient.display_name = name.trim().to_string();
+    }
+    if let Some(baseline) = change.baseline_mme {
+        patient.baseline_mme = baseline;
+    }
+    if let Some(team) = change.care_team_id {
         patient.care_team_id = team;
     }
     if let Some(consent) = change.research_consent {
-        if consent != patient.research_consent {
-            entries.push(Entry::by(
-                &caller,
-                "patient.consent",
-                Some(patient_id),
-                format!("research_consent {} -> {consent}", patient.research_consent),
-            ));
-        }
         patient.research_consent = consent;
     }
-    state.store.update_patient(&patient)?;
+}
+
+/// The audit records of a `PATCH`, from what it really changed: a consent change, the
+/// other fields changed, or, when nothing changed, a read (the answer is the record).
+fn audit_change(caller: &Caller, before: &PatientRecord, after: &PatientRecord) -> Vec<AuditEvent> {
+    let patient_id = Some(after.patient_id);
+    let mut entries = Vec::new();
+    if before.research_consent != after.research_consent {
+        entries.push(Entry::by(
+            caller,
+            "patient.consent",
+            patient_id,
+            format!(
+                "research_consent {} -> {}",
+                before.research_consent, after.research_consent
+            ),
+        ));
+    }
+    let mut changed = Vec::new();
+    if before.display_name != after.display_name {
+        changed.push("display_name".to_string());
+    }
+    if before.baseline_mme != after.baseline_mme {
+        changed.push(format!(
+            "baseline_mme {:?} -> {:?}",
+            before.baseline_mme, after.baseline_mme
+        ));
+    }
+    if before.care_team_id != after.care_team_id {
+        changed.push(format!(
+            "care_team_id {} -> {}",
+            before.care_team_id, after.care_team_id
+        ));
+    }
     if !changed.is_empty() {
         entries.push(Entry::by(
-            &caller,
+            caller,
             "patient.update",
-            Some(patient_id),
+            patient_id,
             changed.join("; "),
         ));
     }
-    // The answer is the patient's record, so a change that changed nothing is still a read.
-    if entries.is_empty() && caller.patient_id != Some(patient_id) {
+    if entries.is_empty() && caller.patient_id != patient_id {
         entries.push(Entry::by(
-            &caller,
+            caller,
             "patient.read",
-            Some(patient_id),
+            patient_id,
             "patient record (a change that changed nothing)",
         ));
     }
-    audit::record_all(&state, entries).await?;
-    state.store.flush().await?;
-    Ok(Json(PatientView::from(&patient)))
+    entries.into_iter().map(Entry::into_event).collect()
 }
 
 /// Makes a fresh enrolment code for a patient who has not enrolled yet (the first expired

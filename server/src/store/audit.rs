@@ -5,9 +5,12 @@
 //! (Cutting records off the end is only visible against a head hash kept elsewhere, which
 //! `admin verify-audit` prints.)
 
+use std::sync::MutexGuard;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Transactional;
+use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -124,22 +127,26 @@ fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
-impl ServerStore {
-    /// Appends events in order, each chained to the one before. The caller flushes.
-    pub fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
-        // A poisoned lock only means another append panicked; the log itself is intact.
-        let _guard = self
-            .audit_append
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (mut seq, mut prev_hash) = match self.trees.audit_by_seq.last()? {
-            Some((_, bytes)) => {
-                let last: AuditRecord = decode("audit_by_seq", &bytes)?;
-                (last.seq, last.hash)
-            }
-            None => (0, GENESIS_HASH.to_string()),
-        };
-        let mut written = Vec::with_capacity(events.len());
+/// One record to insert: its key in `audit_by_seq`, the encoded record, and its key in
+/// `audit_seq_by_patient` when it is about a patient.
+type AuditRow = ([u8; 8], Vec<u8>, Option<Vec<u8>>);
+
+/// Audit records chained onto the log's head, encoded and ready to insert.
+pub(super) struct ChainedRows {
+    /// The rows, in sequence order.
+    rows: Vec<AuditRow>,
+    /// The records as written.
+    records: Vec<AuditRecord>,
+}
+
+impl ChainedRows {
+    /// Chains `events` after the record `(seq, prev_hash)` (see [`ServerStore::audit_head`]).
+    pub(super) fn build(
+        head: &(u64, String),
+        events: &[AuditEvent],
+    ) -> Result<ChainedRows, StoreError> {
+        let (mut seq, mut prev_hash) = head.clone();
+        let mut records = Vec::with_capacity(events.len());
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
             seq += 1;
@@ -163,22 +170,65 @@ impl ServerStore {
                 key
             });
             rows.push((seq_key(seq), encode("audit_by_seq", &record)?, index_key));
-            written.push(record);
+            records.push(record);
         }
+        Ok(ChainedRows { rows, records })
+    }
+
+    /// Inserts the records and their index entries inside a transaction over
+    /// `audit_by_seq` (`log`) and `audit_seq_by_patient` (`index`).
+    pub(super) fn insert(
+        &self,
+        log: &TransactionalTree,
+        index: &TransactionalTree,
+    ) -> Result<(), UnabortableTransactionError> {
+        for (key, value, index_key) in &self.rows {
+            log.insert(key, value.as_slice())?;
+            if let Some(index_key) = index_key {
+                index.insert(index_key.as_slice(), &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The records as written.
+    pub(super) fn into_records(self) -> Vec<AuditRecord> {
+        self.records
+    }
+}
+
+impl ServerStore {
+    /// Holds off every other audit append (and so every other change audited with
+    /// [`ChainedRows`]) until dropped, so that the head read next stays the head.
+    pub(super) fn audit_lock(&self) -> MutexGuard<'_, ()> {
+        // A poisoned lock only means another append panicked; the log itself is intact.
+        self.audit_append
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The last record's sequence number and hash (0 and [`GENESIS_HASH`] for an empty
+    /// log). Read it under [`ServerStore::audit_lock`].
+    pub(super) fn audit_head(&self) -> Result<(u64, String), StoreError> {
+        Ok(match self.trees.audit_by_seq.last()? {
+            Some((_, bytes)) => {
+                let last: AuditRecord = decode("audit_by_seq", &bytes)?;
+                (last.seq, last.hash)
+            }
+            None => (0, GENESIS_HASH.to_string()),
+        })
+    }
+
+    /// Appends events in order, each chained to the one before. The caller flushes.
+    pub fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
+        let _guard = self.audit_lock();
+        let chained = ChainedRows::build(&self.audit_head()?, events)?;
         // The record and its index entry land together, or neither does.
         let t = &self.trees;
         (&t.audit_by_seq, &t.audit_seq_by_patient)
-            .transaction(|(log, index)| {
-                for (key, value, index_key) in &rows {
-                    log.insert(key, value.as_slice())?;
-                    if let Some(index_key) = index_key {
-                        index.insert(index_key.as_slice(), &[])?;
-                    }
-                }
-                Ok(())
-            })
+            .transaction(|(log, index)| Ok(chained.insert(log, index)?))
             .map_err(super::txn_error)?;
-        Ok(written)
+        Ok(chained.into_records())
     }
 
     /// Records matching `filter`, oldest first.
