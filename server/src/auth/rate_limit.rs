@@ -5,6 +5,7 @@
 //! or address does not lock out other users.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -45,17 +46,63 @@ pub const DEFAULT_POLICY: LimitPolicy = LimitPolicy {
     max_tracked: 100_000,
 };
 
+/// Retry-After given when the cap is reached by attempts still being checked: by then they
+/// have been answered (and, if they all failed, the key is locked).
+const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     User(String),
     Addr(IpAddr),
 }
 
+impl Key {
+    fn of(username: Option<&str>, addr: IpAddr) -> [Option<Key>; 2] {
+        [
+            username.map(|u| Key::User(u.to_lowercase())),
+            Some(Key::Addr(addr)),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Run {
     failures: u32,
+    /// Attempts let through [`LoginLimiter::check`] and not yet answered: they count
+    /// against the caps, or a burst sent at once would all be checked before the first
+    /// failure is recorded.
+    in_flight: u32,
     first: Instant,
     locked_until: Option<Instant>,
+}
+
+impl Run {
+    fn new(now: Instant) -> Run {
+        Run {
+            failures: 0,
+            in_flight: 0,
+            first: now,
+            locked_until: None,
+        }
+    }
+
+    /// Starts a new run (keeping the attempts in flight) once the lock or window is over.
+    fn refresh(&mut self, now: Instant, window: Duration) {
+        let expired_lock = self.locked_until.is_some_and(|until| until <= now);
+        let expired_window = self.locked_until.is_none() && now.duration_since(self.first) > window;
+        if expired_lock || expired_window {
+            *self = Run {
+                in_flight: self.in_flight,
+                ..Run::new(now)
+            };
+        }
+    }
+
+    fn forgettable(&self, now: Instant, window: Duration) -> bool {
+        self.in_flight == 0
+            && now.duration_since(self.first) > window
+            && self.locked_until.is_none_or(|until| until <= now)
+    }
 }
 
 /// Counts failures and says how long to wait or whether to refuse.
@@ -71,6 +118,54 @@ impl Default for LoginLimiter {
     }
 }
 
+/// An attempt let through [`LoginLimiter::check`]: counted in flight until it is settled
+/// with [`Attempt::failed`] or [`Attempt::succeeded`], or dropped (neither, e.g. the
+/// request ended with another error).
+#[derive(Debug)]
+#[must_use = "an attempt counts against the caps until it is settled or dropped"]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    /// The keys, each with whether it is counted in flight.
+    keys: [Option<(Key, bool)>; 2],
+    delay: Duration,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// How long to wait before checking the password.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// The password or code was wrong: the attempt becomes a failure.
+    pub fn failed(mut self) {
+        self.settled = true;
+        self.limiter.settle(&self.keys, Outcome::Failed);
+    }
+
+    /// The login succeeded: the username's failures are forgiven (the address's are not,
+    /// so one good account does not shield guessing at others).
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.limiter.settle(&self.keys, Outcome::Succeeded);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.limiter.settle(&self.keys, Outcome::Released);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Failed,
+    Succeeded,
+    Released,
+}
+
 impl LoginLimiter {
     /// A limiter with `policy`.
     pub fn new(policy: LimitPolicy) -> Self {
@@ -80,87 +175,97 @@ impl LoginLimiter {
         }
     }
 
-    /// Before checking a password: `Ok(delay)` to wait first, or `Err(retry_after)`.
-    pub fn check(&self, username: Option<&str>, addr: IpAddr) -> Result<Duration, Duration> {
+    fn caps(&self, key: &Key) -> (u32, u32) {
+        match key {
+            Key::User(_) => (self.policy.user_free, self.policy.user_max),
+            Key::Addr(_) => (self.policy.addr_free, self.policy.addr_max),
+        }
+    }
+
+    /// Before checking a password: an [`Attempt`] (counted in flight, with the time to
+    /// wait first), or `Err(retry_after)` when the failures so far plus the attempts in
+    /// flight reach the username's or the address's cap.
+    pub fn check(&self, username: Option<&str>, addr: IpAddr) -> Result<Attempt<'_>, Duration> {
         let now = Instant::now();
-        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let keys = Key::of(username, addr);
         let mut delay = Duration::ZERO;
-        let keys = [
-            username.map(|u| Key::User(u.to_lowercase())),
-            Some(Key::Addr(addr)),
-        ];
-        for key in keys.into_iter().flatten() {
-            let Some(run) = runs.get(&key) else { continue };
-            if let Some(until) = run.locked_until {
-                if until > now {
-                    return Err(until - now);
-                }
+        for key in keys.iter().flatten() {
+            let Some(run) = runs.get_mut(key) else {
                 continue;
-            }
-            if now.duration_since(run.first) > self.policy.window {
-                continue;
-            }
-            let free = match key {
-                Key::User(_) => self.policy.user_free,
-                Key::Addr(_) => self.policy.addr_free,
             };
-            let extra = run.failures.saturating_sub(free);
+            run.refresh(now, self.policy.window);
+            if let Some(until) = run.locked_until {
+                return Err(until - now);
+            }
+            let (free, max) = self.caps(key);
+            let counted = run.failures.saturating_add(run.in_flight);
+            if counted >= max {
+                return Err(IN_FLIGHT_RETRY_AFTER);
+            }
+            let extra = counted.saturating_sub(free);
             delay = delay.max((self.policy.delay_step * extra).min(self.policy.max_delay));
         }
-        Ok(delay)
-    }
-
-    /// After a failed attempt.
-    pub fn record_failure(&self, username: Option<&str>, addr: IpAddr) {
-        let now = Instant::now();
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         if runs.len() >= self.policy.max_tracked {
             let window = self.policy.window;
-            runs.retain(|_, run| {
-                now.duration_since(run.first) <= window
-                    || run.locked_until.is_some_and(|until| until > now)
-            });
+            runs.retain(|_, run| !run.forgettable(now, window));
         }
-        let keys = [
-            username.map(|u| Key::User(u.to_lowercase())),
-            Some(Key::Addr(addr)),
-        ];
-        for key in keys.into_iter().flatten() {
-            let max = match key {
-                Key::User(_) => self.policy.user_max,
-                Key::Addr(_) => self.policy.addr_max,
-            };
-            if runs.len() >= self.policy.max_tracked && !runs.contains_key(&key) {
-                continue;
-            }
-            let run = runs.entry(key).or_insert(Run {
-                failures: 0,
-                first: now,
-                locked_until: None,
-            });
-            let expired_lock = run.locked_until.is_some_and(|until| until <= now);
-            if expired_lock
-                || (run.locked_until.is_none()
-                    && now.duration_since(run.first) > self.policy.window)
-            {
-                *run = Run {
-                    failures: 0,
-                    first: now,
-                    locked_until: None,
-                };
-            }
-            run.failures += 1;
-            if run.failures >= max {
-                run.locked_until = Some(now + self.policy.lockout);
-            }
-        }
+        let keys = keys.map(|key| {
+            key.map(|key| {
+                if runs.len() >= self.policy.max_tracked && !runs.contains_key(&key) {
+                    return (key, false);
+                }
+                let run = runs.entry(key.clone()).or_insert_with(|| Run::new(now));
+                run.in_flight += 1;
+                (key, true)
+            })
+        });
+        Ok(Attempt {
+            limiter: self,
+            keys,
+            delay,
+            settled: false,
+        })
     }
 
-    /// After a successful login: the username's failures are forgiven (the address's are
-    /// not, so one good account does not shield guessing at others).
-    pub fn record_success(&self, username: &str) {
+    fn settle(&self, keys: &[Option<(Key, bool)>; 2], outcome: Outcome) {
+        let now = Instant::now();
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        runs.remove(&Key::User(username.to_lowercase()));
+        for (key, counted) in keys.iter().flatten() {
+            let max = self.caps(key).1;
+            // A key not counted at check (the table was full) gets its failure if there is
+            // room now.
+            let room = runs.len() < self.policy.max_tracked;
+            let run = match runs.entry(key.clone()) {
+                Entry::Occupied(run) => run.into_mut(),
+                Entry::Vacant(slot) if room && outcome == Outcome::Failed => {
+                    slot.insert(Run::new(now))
+                }
+                Entry::Vacant(_) => continue,
+            };
+            if *counted {
+                run.in_flight = run.in_flight.saturating_sub(1);
+            }
+            run.refresh(now, self.policy.window);
+            match outcome {
+                Outcome::Failed => {
+                    run.failures += 1;
+                    if run.failures >= max {
+                        run.locked_until = Some(now + self.policy.lockout);
+                    }
+                }
+                Outcome::Succeeded if matches!(key, Key::User(_)) => {
+                    *run = Run {
+                        in_flight: run.in_flight,
+                        ..Run::new(now)
+                    };
+                }
+                Outcome::Succeeded | Outcome::Released => {}
+            }
+            if run.in_flight == 0 && run.failures == 0 && run.locked_until.is_none() {
+                runs.remove(key);
+            }
+        }
     }
 }
 
@@ -168,18 +273,23 @@ impl LoginLimiter {
 mod tests {
     use super::*;
 
+    fn fail(limiter: &LoginLimiter, username: Option<&str>, addr: IpAddr) {
+        limiter.check(username, addr).unwrap().failed();
+    }
+
     #[test]
     fn a_username_is_slowed_then_locked_while_others_pass() {
         let limiter = LoginLimiter::default();
         let addr: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..DEFAULT_POLICY.user_free {
-            assert_eq!(limiter.check(Some("eve"), addr), Ok(Duration::ZERO));
-            limiter.record_failure(Some("eve"), addr);
+            let attempt = limiter.check(Some("eve"), addr).unwrap();
+            assert_eq!(attempt.delay(), Duration::ZERO);
+            attempt.failed();
         }
-        limiter.record_failure(Some("eve"), addr);
-        assert!(limiter.check(Some("eve"), addr).unwrap() > Duration::ZERO);
-        for _ in 0..DEFAULT_POLICY.user_max {
-            limiter.record_failure(Some("Eve"), addr);
+        fail(&limiter, Some("eve"), addr);
+        assert!(limiter.check(Some("eve"), addr).unwrap().delay() > Duration::ZERO);
+        for _ in DEFAULT_POLICY.user_free + 1..DEFAULT_POLICY.user_max {
+            fail(&limiter, Some("Eve"), addr);
         }
         assert!(limiter.check(Some("eve"), addr).is_err());
         assert!(limiter.check(Some("bob"), addr).is_ok());
@@ -190,7 +300,7 @@ mod tests {
         let limiter = LoginLimiter::default();
         let addr: IpAddr = "10.0.0.2".parse().unwrap();
         for i in 0..DEFAULT_POLICY.addr_max {
-            limiter.record_failure(Some(&format!("user{i}")), addr);
+            fail(&limiter, Some(&format!("user{i}")), addr);
         }
         assert!(limiter.check(Some("fresh"), addr).is_err());
         assert!(
@@ -198,5 +308,61 @@ mod tests {
                 .check(Some("fresh"), "10.0.0.3".parse().unwrap())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_username_cap() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.4".parse().unwrap();
+        let in_flight: Vec<_> = (0..DEFAULT_POLICY.user_max)
+            .map(|_| limiter.check(Some("eve"), addr).unwrap())
+            .collect();
+        assert!(in_flight.last().unwrap().delay() > Duration::ZERO);
+        let refused = limiter.check(Some("EVE"), addr).unwrap_err();
+        assert!(refused > Duration::ZERO);
+        assert!(limiter.check(Some("bob"), addr).is_ok());
+        for attempt in in_flight {
+            attempt.failed();
+        }
+        // All of them failed: locked for the lockout, not just while they were in flight.
+        assert!(limiter.check(Some("eve"), addr).unwrap_err() > IN_FLIGHT_RETRY_AFTER);
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_address_cap() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.5".parse().unwrap();
+        let in_flight: Vec<_> = (0..DEFAULT_POLICY.addr_max)
+            .map(|i| limiter.check(Some(&format!("user{i}")), addr).unwrap())
+            .collect();
+        assert!(limiter.check(Some("fresh"), addr).is_err());
+        assert!(limiter.check(None, addr).is_err());
+        drop(in_flight);
+        assert!(limiter.check(Some("fresh"), addr).is_ok());
+    }
+
+    #[test]
+    fn a_settled_or_dropped_attempt_leaves_the_caps() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.6".parse().unwrap();
+        for _ in 0..DEFAULT_POLICY.user_max * 3 {
+            drop(limiter.check(Some("ann"), addr).unwrap());
+        }
+        for _ in 0..DEFAULT_POLICY.user_max * 3 {
+            limiter.check(Some("ann"), addr).unwrap().succeeded();
+        }
+        assert_eq!(
+            limiter.check(Some("ann"), addr).unwrap().delay(),
+            Duration::ZERO
+        );
+        for _ in 0..DEFAULT_POLICY.user_max - 2 {
+            fail(&limiter, Some("ann"), addr);
+        }
+        // A success forgives the username's failures, even with another attempt in flight.
+        let pending = limiter.check(Some("ann"), addr).unwrap();
+        limiter.check(Some("ann"), addr).unwrap().succeeded();
+        pending.failed();
+        assert!(limiter.check(Some("ann"), addr).is_ok());
+        assert!(limiter.runs.lock().unwrap().len() <= 2);
     }
 }

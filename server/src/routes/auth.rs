@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, Entry};
-use crate::auth::{Caller, ClientAddr, PasswordHasher, new_refresh_token, token_hash};
+use crate::auth::{Attempt, Caller, ClientAddr, PasswordHasher, new_refresh_token, token_hash};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
 use crate::role::Role;
@@ -198,17 +198,19 @@ fn token_pair(
     })
 }
 
-/// Waits or refuses according to the failed-login limiter.
-async fn pass_limiter(
-    state: &AppState,
+/// Waits or refuses according to the failed-login limiter. The attempt counts against the
+/// caps until it is settled (failed or succeeded) or dropped.
+async fn pass_limiter<'a>(
+    state: &'a AppState,
     username: Option<&str>,
     addr: ClientAddr,
-) -> Result<(), AppError> {
+) -> Result<Attempt<'a>, AppError> {
     match state.login_limiter.check(username, addr.0) {
-        Ok(delay) if delay.is_zero() => Ok(()),
-        Ok(delay) => {
-            tokio::time::sleep(delay).await;
-            Ok(())
+        Ok(attempt) => {
+            if !attempt.delay().is_zero() {
+                tokio::time::sleep(attempt.delay()).await;
+            }
+            Ok(attempt)
         }
         Err(retry_after) => Err(AppError::RateLimited {
             retry_after_secs: retry_after.as_secs() + 1,
@@ -236,7 +238,7 @@ pub async fn login(
         return Err(AppError::validation("password", "is too long"));
     }
     check_device(&request.device_id)?;
-    pass_limiter(&state, Some(&request.username), addr).await?;
+    let attempt = pass_limiter(&state, Some(&request.username), addr).await?;
     let user = state.store.user_by_name(&request.username)?;
     let verified = state
         .passwords
@@ -246,12 +248,10 @@ pub async fn login(
         )
         .await?;
     let Some(user) = user.filter(|_| verified.ok) else {
-        state
-            .login_limiter
-            .record_failure(Some(&request.username), addr.0);
+        attempt.failed();
         return Err(AppError::Unauthorized("wrong username or password".into()));
     };
-    state.login_limiter.record_success(&request.username);
+    attempt.succeeded();
     if verified.needs_rehash {
         let hash = state.passwords.hash(request.password).await?;
         state.store.set_password_hash(user.user_id, &hash)?;
@@ -376,14 +376,15 @@ pub async fn enroll(
     if let Some(username) = &request.username {
         check_username(username, "username")?;
     }
-    pass_limiter(&state, None, addr).await?;
+    let attempt = pass_limiter(&state, None, addr).await?;
     let now = OffsetDateTime::now_utc();
     let code_hash = token_hash(&request.code);
     let invalid = || AppError::Unauthorized("unknown, used or expired enrolment code".into());
     let Some(code) = state.store.redeemable_enrollment(&code_hash, now)? else {
-        state.login_limiter.record_failure(None, addr.0);
+        attempt.failed();
         return Err(invalid());
     };
+    drop(attempt);
     let username = match request.username {
         Some(name) => name.to_lowercase(),
         None => default_patient_username(code.patient_id),
@@ -447,8 +448,9 @@ pub async fn change_password(
         .store
         .user(caller.user_id)?
         .ok_or_else(|| AppError::Unauthorized("no such user".into()))?;
-    pass_limiter(&state, Some(&user.username), addr).await?;
+    let attempt = pass_limiter(&state, Some(&user.username), addr).await?;
     if request.old_password.len() > crate::auth::MAX_PASSWORD_BYTES {
+        attempt.failed();
         return Err(AppError::validation("old_password", "is not correct"));
     }
     let verified = state
@@ -456,11 +458,10 @@ pub async fn change_password(
         .verify(request.old_password, Some(user.password_hash.clone()))
         .await?;
     if !verified.ok {
-        state
-            .login_limiter
-            .record_failure(Some(&user.username), addr.0);
+        attempt.failed();
         return Err(AppError::validation("old_password", "is not correct"));
     }
+    drop(attempt);
     let hash = state.passwords.hash(request.new_password).await?;
     state.store.set_password_hash(user.user_id, &hash)?;
     let now = OffsetDateTime::now_utc();
