@@ -254,7 +254,10 @@ pub async fn login(
     attempt.succeeded();
     if verified.needs_rehash {
         let hash = state.passwords.hash(request.password).await?;
-        state.store.set_password_hash(user.user_id, &hash)?;
+        // Nothing to do if the password was changed meanwhile: the new hash stays.
+        state
+            .store
+            .set_password_hash(user.user_id, &user.password_hash, &hash)?;
     }
     Ok(Json(issue_login(&state, &user, request.device_id).await?))
 }
@@ -434,6 +437,7 @@ pub fn default_patient_username(patient_id: Uuid) -> String {
     responses(
         (status = 204, description = "Changed; other logins ended"),
         (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 409, description = "The password was changed meanwhile", body = ErrorBody),
         (status = 422, description = "Wrong old password or weak new one", body = ErrorBody),
         (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
 pub async fn change_password(
@@ -463,7 +467,14 @@ pub async fn change_password(
     }
     drop(attempt);
     let hash = state.passwords.hash(request.new_password).await?;
-    state.store.set_password_hash(user.user_id, &hash)?;
+    if !state
+        .store
+        .set_password_hash(user.user_id, &user.password_hash, &hash)?
+    {
+        return Err(AppError::Conflict(
+            "the password was changed meanwhile; try again".into(),
+        ));
+    }
     let now = OffsetDateTime::now_utc();
     let ended = state.store.revoke_families_of_user(
         user.user_id,

@@ -58,14 +58,36 @@ impl ServerStore {
         self.user(id)
     }
 
-    /// Replaces a user's password hash (a change, or a rehash with new parameters).
-    pub fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError> {
-        let mut user = self.user(user_id)?.ok_or(StoreError::NotFound("user"))?;
-        user.password_hash = hash.to_string();
-        self.trees
-            .users
-            .insert(user_id.as_bytes(), encode("users", &user)?)?;
-        Ok(())
+    /// Replaces a user's password hash (a change, or a rehash with new parameters) if it is
+    /// still `previous`, the one the caller verified the password against. Returns whether
+    /// it was replaced: `false` when the hash changed meanwhile, so that a login's rehash of
+    /// the old password never undoes a concurrent password change.
+    pub fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        previous: &str,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        let key = user_id.as_bytes();
+        loop {
+            let Some(bytes) = self.trees.users.get(key)? else {
+                return Err(StoreError::NotFound("user"));
+            };
+            let mut user: UserRecord = decode("users", &bytes)?;
+            if user.password_hash != previous {
+                return Ok(false);
+            }
+            user.password_hash = hash.to_string();
+            let swapped = self.trees.users.compare_and_swap(
+                key,
+                Some(&bytes),
+                Some(encode("users", &user)?),
+            )?;
+            // Another field of the record changed in between: read it again.
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+        }
     }
 
     /// How many users there are.
@@ -122,7 +144,31 @@ mod tests {
             store.user_by_name("ALICE").unwrap().unwrap().user_id,
             a.user_id
         );
-        store.set_password_hash(a.user_id, "y").unwrap();
+        assert!(store.set_password_hash(a.user_id, "x", "y").unwrap());
         assert_eq!(store.user(a.user_id).unwrap().unwrap().password_hash, "y");
+    }
+
+    #[test]
+    fn a_rehash_of_the_old_password_does_not_undo_a_password_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let a = user("carol");
+        store.insert_user(&a).unwrap();
+        // A login verified the password against "x" and rehashes it; meanwhile the
+        // password was changed to "changed".
+        assert!(store.set_password_hash(a.user_id, "x", "changed").unwrap());
+        assert!(
+            !store
+                .set_password_hash(a.user_id, "x", "rehash-of-x")
+                .unwrap()
+        );
+        assert_eq!(
+            store.user(a.user_id).unwrap().unwrap().password_hash,
+            "changed"
+        );
+        assert!(matches!(
+            store.set_password_hash(Uuid::now_v7(), "x", "y"),
+            Err(StoreError::NotFound(_))
+        ));
     }
 }
