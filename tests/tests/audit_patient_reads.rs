@@ -2,7 +2,7 @@
 //! than that patient asks, and a patient's own reads write none.
 
 use serde_json::{Value, json};
-use taperlog_tests::{TestServer, get, patch};
+use taperlog_tests::{Actor, TestServer, get, patch, request};
 use uuid::Uuid;
 
 /// The audit records about `patient_id`, oldest first.
@@ -13,6 +13,14 @@ fn audit_of(server: &TestServer, patient_id: Uuid) -> Vec<Value> {
     );
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.body.as_array().unwrap().clone()
+}
+
+/// The records about `patient_id` with `action` written by `user`.
+fn by(server: &TestServer, patient_id: Uuid, action: &str, user: &Actor) -> Vec<Value> {
+    audit_of(server, patient_id)
+        .into_iter()
+        .filter(|r| r["action"] == action && r["user_id"] == user.user_id.to_string())
+        .collect()
 }
 
 #[test]
@@ -47,4 +55,57 @@ fn a_patch_that_changes_nothing_still_audits_the_record_it_answers_with() {
         before + 2,
         "a PATCH to the same values was not audited"
     );
+}
+
+#[test]
+fn a_missing_patient_and_one_outside_the_callers_teams_are_answered_and_audited_alike() {
+    let server = TestServer::start();
+    let team = server.create_care_team("A");
+    let other_team = server.create_care_team("B");
+    let clinician = server.create_clinician(team);
+    let outsider = server.create_clinician(other_team);
+    let (hidden, _) = server.create_patient(&clinician, team);
+    let missing = Uuid::now_v7();
+
+    let calls: [(&str, &str, Option<Value>); 5] = [
+        ("GET", "", None),
+        ("GET", "/entries", None),
+        ("GET", "/daily", None),
+        ("GET", "/trends", None),
+        ("PATCH", "", Some(json!({"display_name": "Probe"}))),
+    ];
+    for (method, suffix, body) in &calls {
+        let ask = |id: Uuid| {
+            request(
+                method,
+                &server.url(&format!("/v1/patients/{id}{suffix}")),
+                outsider.token(),
+                body.as_ref(),
+            )
+        };
+        let (a, b) = (ask(hidden), ask(missing));
+        assert_eq!(a.status, 404, "{method} {suffix}: {}", a.text);
+        assert_eq!(
+            (a.status, &a.text),
+            (b.status, &b.text),
+            "{method} {suffix}"
+        );
+    }
+
+    let hidden_denied = by(&server, hidden, "patient.access", &outsider);
+    let missing_denied = by(&server, missing, "patient.access", &outsider);
+    assert_eq!(hidden_denied.len(), calls.len(), "{hidden_denied:?}");
+    assert_eq!(missing_denied.len(), calls.len(), "{missing_denied:?}");
+    for (h, m) in hidden_denied.iter().zip(&missing_denied) {
+        assert_eq!(h["outcome"], "denied");
+        assert_eq!(m["outcome"], "denied");
+        assert_eq!(m["patient_id"], missing.to_string());
+        assert_eq!(h["detail"], m["detail"]);
+        assert_eq!(h["role"], m["role"]);
+    }
+    let unchanged = get(
+        &server.url(&format!("/v1/patients/{hidden}")),
+        clinician.token(),
+    );
+    assert_eq!(unchanged.body["display_name"], "Test Patient");
 }
