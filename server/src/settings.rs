@@ -63,6 +63,15 @@ pub const OWASP_ARGON2: Argon2Settings = Argon2Settings {
 
 /// Shortest accepted secret given in settings, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Shortest access token lifetime, seconds.
+pub const MIN_ACCESS_TOKEN_TTL_SECS: u64 = 60;
+/// Longest access token lifetime, seconds (one day).
+pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 24 * 3600;
+/// Longest refresh token lifetime, seconds (one year): beyond it an expiry is no limit,
+/// and far beyond it the expiry time overflows.
+pub const MAX_REFRESH_TOKEN_TTL_SECS: u64 = 366 * 24 * 3600;
+/// Longest enrolment code lifetime, seconds (90 days).
+pub const MAX_ENROLLMENT_CODE_TTL_SECS: u64 = 90 * 24 * 3600;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -254,17 +263,31 @@ impl Settings {
                 return invalid(field, "must be at least 32 bytes");
             }
         }
-        if !(60..=24 * 3600).contains(&self.access_token_ttl_secs) {
-            return invalid("access_token_ttl_secs", "must be 60 to 86400");
-        }
-        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
-            return invalid(
+        let ttls = [
+            (
+                "access_token_ttl_secs",
+                self.access_token_ttl_secs,
+                MIN_ACCESS_TOKEN_TTL_SECS,
+                MAX_ACCESS_TOKEN_TTL_SECS,
+            ),
+            (
                 "refresh_token_ttl_secs",
-                "must be at least the access token's",
-            );
-        }
-        if self.enrollment_code_ttl_secs == 0 {
-            return invalid("enrollment_code_ttl_secs", "must be positive");
+                self.refresh_token_ttl_secs,
+                self.access_token_ttl_secs,
+                MAX_REFRESH_TOKEN_TTL_SECS,
+            ),
+            (
+                "enrollment_code_ttl_secs",
+                self.enrollment_code_ttl_secs,
+                1,
+                MAX_ENROLLMENT_CODE_TTL_SECS,
+            ),
+        ];
+        for (field, value, min, max) in ttls {
+            if !(min..=max).contains(&value) {
+                let message = format!("must be {min} to {max} seconds, not {value}");
+                return invalid(field, &message);
+            }
         }
         if argon2::Params::new(
             self.argon2.memory_kib,
@@ -309,6 +332,55 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn lifetimes_are_bounded_with_an_error_naming_the_setting() {
+        assert!(Settings::default().check().is_ok());
+        let at_most = Settings {
+            access_token_ttl_secs: MAX_ACCESS_TOKEN_TTL_SECS,
+            refresh_token_ttl_secs: MAX_REFRESH_TOKEN_TTL_SECS,
+            enrollment_code_ttl_secs: MAX_ENROLLMENT_CODE_TTL_SECS,
+            ..Settings::default()
+        };
+        assert!(at_most.check().is_ok());
+        let cases = [
+            ("access_token_ttl_secs", r#"{"access_token_ttl_secs":59}"#),
+            (
+                "access_token_ttl_secs",
+                r#"{"access_token_ttl_secs":86401}"#,
+            ),
+            (
+                "refresh_token_ttl_secs",
+                r#"{"refresh_token_ttl_secs":18446744073709551615}"#,
+            ),
+            (
+                "refresh_token_ttl_secs",
+                r#"{"refresh_token_ttl_secs":31622401}"#,
+            ),
+            ("refresh_token_ttl_secs", r#"{"refresh_token_ttl_secs":60}"#),
+            (
+                "enrollment_code_ttl_secs",
+                r#"{"enrollment_code_ttl_secs":9223372036854775808}"#,
+            ),
+            (
+                "enrollment_code_ttl_secs",
+                r#"{"enrollment_code_ttl_secs":7776001}"#,
+            ),
+            (
+                "enrollment_code_ttl_secs",
+                r#"{"enrollment_code_ttl_secs":0}"#,
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        for (field, json) in cases {
+            std::fs::write(&path, json).unwrap();
+            match Settings::load(Some(&path), Overrides::default()) {
+                Err(SettingsError::Invalid { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{json}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl JwtKeys {
         AccessClaims {
             sub: user_id,
             role,
-            exp: now + self.ttl_secs,
+            exp: now.saturating_add(self.ttl_secs),
             iat: now,
             nbf: now,
             iss: self.issuer.clone(),

@@ -141,7 +141,8 @@ pub async fn issue_login(
         revoked_at: None,
         revoked_reason: None,
     };
-    let record = refresh_record(state, family_id, user.user_id, now);
+    let expires_at = expiry_after(now, state.settings.refresh_token_ttl_secs)?;
+    let record = refresh_record(family_id, user.user_id, now, expires_at);
     state
         .store
         .insert_family(&family, &token_hash(&refresh_token), &record)?;
@@ -157,17 +158,26 @@ pub async fn issue_login(
     )
 }
 
+/// `now` plus `ttl_secs`, or a 500 (never a panic) if that is past the calendar's end;
+/// the settings bound every lifetime, so this is a second line.
+pub fn expiry_after(now: OffsetDateTime, ttl_secs: u64) -> Result<OffsetDateTime, AppError> {
+    i64::try_from(ttl_secs)
+        .ok()
+        .and_then(|secs| now.checked_add(Duration::seconds(secs)))
+        .ok_or_else(|| AppError::Internal(format!("an expiry {ttl_secs} s after now overflows")))
+}
+
 fn refresh_record(
-    state: &AppState,
     family_id: Uuid,
     user_id: Uuid,
     now: OffsetDateTime,
+    expires_at: OffsetDateTime,
 ) -> RefreshRecord {
     RefreshRecord {
         family_id,
         user_id,
         issued_at: now,
-        expires_at: now + Duration::seconds(state.settings.refresh_token_ttl_secs as i64),
+        expires_at,
         used_at: None,
     }
 }
@@ -278,11 +288,12 @@ pub async fn refresh(
         return Err(AppError::Unauthorized("invalid refresh token".into()));
     }
     let now = OffsetDateTime::now_utc();
+    let expires_at = expiry_after(now, state.settings.refresh_token_ttl_secs)?;
     let new_token = new_refresh_token();
     let outcome = state.store.rotate_refresh_token(
         &token_hash(&request.refresh_token),
         &token_hash(&new_token),
-        |family_id, user_id| refresh_record(&state, family_id, user_id, now),
+        |family_id, user_id| refresh_record(family_id, user_id, now, expires_at),
         now,
     )?;
     match outcome {
@@ -494,3 +505,7 @@ pub async fn change_password(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod tests;
