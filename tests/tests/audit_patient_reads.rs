@@ -24,6 +24,59 @@ fn by(server: &TestServer, patient_id: Uuid, action: &str, user: &Actor) -> Vec<
 }
 
 #[test]
+fn reads_of_entries_and_daily_by_others_are_audited_and_a_patients_own_are_not() {
+    let server = TestServer::start();
+    let team = server.create_care_team("A");
+    let clinician = server.create_clinician(team);
+    let patient = server.enrolled_patient(&clinician, team);
+    let pid = patient.patient_id.unwrap();
+    let routes = [
+        ("entries", "entries.read"),
+        ("daily", "daily.read"),
+        ("trends", "trends.read"),
+    ];
+
+    for (path, action) in routes {
+        let url = server.url(&format!("/v1/patients/{pid}/{path}"));
+        let reply = get(&url, patient.token());
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+        assert!(
+            by(&server, pid, action, &patient).is_empty(),
+            "the patient's own {path} read was audited"
+        );
+    }
+    let own = get(&server.url(&format!("/v1/patients/{pid}")), patient.token());
+    assert_eq!(own.status, 200);
+    let by_patient: Vec<Value> = audit_of(&server, pid)
+        .into_iter()
+        .filter(|r| r["user_id"] == patient.user_id.to_string())
+        .collect();
+    assert!(
+        by_patient.iter().all(|r| r["action"] == "patient.enroll"),
+        "a patient's own reads wrote records: {by_patient:?}"
+    );
+
+    for reader in [&clinician, &server.admin] {
+        for (path, action) in routes {
+            let query = match path {
+                "trends" => "days=30",
+                _ => "from=2026-01-01&to=2026-03-31",
+            };
+            let url = server.url(&format!("/v1/patients/{pid}/{path}?{query}"));
+            let reply = get(&url, reader.token());
+            assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+            let records = by(&server, pid, action, reader);
+            assert_eq!(records.len(), 1, "{path} read by {:?}", reader.role);
+            assert_eq!(records[0]["role"], reader.role.as_str());
+            assert_eq!(records[0]["outcome"], "ok");
+            if path != "trends" {
+                assert_eq!(records[0]["detail"], "2026-01-01..2026-03-31");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_patch_that_changes_nothing_still_audits_the_record_it_answers_with() {
     let server = TestServer::start();
     let team = server.create_care_team("A");
