@@ -385,6 +385,7 @@ pub fn parse_patient_id(text: &str) -> Result<Uuid, AppError> {
         (status = 401, description = "No valid access token", body = ErrorBody),
         (status = 403, description = "Not a clinician or admin", body = ErrorBody),
         (status = 404, description = "No such patient among the caller's", body = ErrorBody),
+        (status = 409, description = "The patient moved to another care team meanwhile", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody)))]
 pub async fn update_patient(
     State(state): State<AppState>,
