@@ -102,21 +102,97 @@ impl ServerStore {
             .map_err(|e: sled::transaction::TransactionError<StoreError>| txn_error(e))
     }
 
-    /// Adds a fresh code for a patient who has no login yet (the old one expired or was lost).
+    /// Adds a fresh code for a patient who has no login yet (the old one expired or was
+    /// lost); [`StoreError::Conflict`] if they have one by now (checked in the same step,
+    /// so a redemption racing the request is seen).
     pub fn insert_enrollment(
         &self,
         code_hash: &[u8; 32],
         enrollment: &EnrollmentRecord,
     ) -> Result<(), StoreError> {
-        self.trees
-            .enrollment_by_code_hash
-            .transaction(|codes| {
+        let t = &self.trees;
+        (&t.enrollment_by_code_hash, &t.patients)
+            .transaction(|(codes, patients)| {
+                let Some(bytes) = patients.get(enrollment.patient_id.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
+                        "patient",
+                    )));
+                };
+                let patient: PatientRecord = decode_txn("patients", &bytes)?;
+                if patient.user_id.is_some() {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
+                        "the patient has already enrolled".into(),
+                    )));
+                }
                 codes.insert(
                     code_hash,
                     encode_txn("enrollment_by_code_hash", enrollment)?,
                 )?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
+                Ok(())
             })
             .map_err(txn_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::role::Role;
+
+    #[test]
+    fn no_new_code_once_the_patient_has_a_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let patient = PatientRecord {
+            patient_id: Uuid::now_v7(),
+            display_name: "P".into(),
+            enrolled_on: now.date(),
+            care_team_id: Uuid::now_v7(),
+            birth_year: None,
+            sex: None,
+            research_consent: false,
+            baseline_mme: None,
+            user_id: None,
+            created_at: now,
+        };
+        let code = |expires_at| EnrollmentRecord {
+            patient_id: patient.patient_id,
+            created_by: Uuid::now_v7(),
+            created_at: now,
+            expires_at,
+            used_at: None,
+        };
+        let first = code(now + time::Duration::hours(1));
+        store.insert_patient(&patient, &[1; 32], &first).unwrap();
+        store.insert_enrollment(&[2; 32], &first).unwrap();
+        let login = UserRecord {
+            user_id: Uuid::now_v7(),
+            username: "patient".into(),
+            role: Role::Patient,
+            password_hash: "x".into(),
+            patient_id: None,
+            created_at: now,
+        };
+        let outcome = store.redeem_enrollment(&[1; 32], &login, now).unwrap();
+        assert!(matches!(outcome, RedeemOutcome::Enrolled { .. }));
+        assert!(matches!(
+            store.insert_enrollment(&[3; 32], &first),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(
+            store
+                .redeemable_enrollment(&[3; 32], now)
+                .unwrap()
+                .is_none()
+        );
+        let stranger = EnrollmentRecord {
+            patient_id: Uuid::now_v7(),
+            ..first
+        };
+        assert!(matches!(
+            store.insert_enrollment(&[4; 32], &stranger),
+            Err(StoreError::NotFound("patient"))
+        ));
     }
 }
