@@ -11,4 +11,5 @@ pub use caller::{Caller, ClientAddr};
 pub use jwt::{AccessClaims, JwtError, JwtKeys};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordHasher, Verified};
 pub use rate_limit::{Attempt, DEFAULT_POLICY, LimitPolicy, LoginLimiter};
+pub(crate) use secrets::debug_redacted;
 pub use secrets::{new_enrollment_code, new_refresh_token, token_hash};

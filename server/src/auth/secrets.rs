@@ -11,6 +11,24 @@ const ENROLLMENT_CODE_CHARS: usize = 16;
 /// Unambiguous letters and digits (no I, L, O, U) for codes people may type.
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/// Implements `Debug` for a struct, showing its secret fields as `<redacted>` so that a
+/// logged or panicking value never prints a password or token. Every field must be named,
+/// shown or secret: a field added later fails to compile until it is sorted.
+macro_rules! debug_redacted {
+    ($type:ident { $($shown:ident),* $(,)? } secret { $($secret:ident),* $(,)? }) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let $type { $($shown,)* $($secret: _,)* } = self;
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($shown), $shown))*
+                    $(.field(stringify!($secret), &format_args!("<redacted>")))*
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use debug_redacted;
+
 /// A new refresh token (base64url, 256 random bits).
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; REFRESH_TOKEN_BYTES];

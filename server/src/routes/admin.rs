@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, Entry};
-use crate::auth::{Caller, PasswordHasher};
+use crate::auth::{Caller, PasswordHasher, debug_redacted};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
 use crate::query::AppQuery;
@@ -27,7 +27,7 @@ pub const MAX_TEAM_NAME_CHARS: usize = 200;
 pub const MAX_AUDIT_RECORDS: usize = 10_000;
 
 /// `POST /v1/admin/users`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Username.
@@ -37,6 +37,8 @@ pub struct NewUser {
     /// `clinician`, `researcher` or `admin` (patients enrol with a code).
     pub role: Role,
 }
+
+debug_redacted!(NewUser { username, role } secret { password });
 
 /// The answer to `POST /v1/admin/users`.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -304,4 +306,24 @@ pub async fn read_audit(
             .clamp(1, MAX_AUDIT_RECORDS),
     };
     Ok(Json(state.store.audit_records(&filter)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_a_new_user_hides_the_password() {
+        let user = NewUser {
+            username: "alice".into(),
+            password: "hunter2-secret-value".into(),
+            role: Role::Clinician,
+        };
+        let debug = format!("{user:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("alice") && debug.contains("<redacted>"),
+            "{debug}"
+        );
+    }
 }

@@ -12,7 +12,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, Entry};
-use crate::auth::{Attempt, Caller, ClientAddr, PasswordHasher, new_refresh_token, token_hash};
+use crate::auth::{
+    Attempt, Caller, ClientAddr, PasswordHasher, debug_redacted, new_refresh_token, token_hash,
+};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
 use crate::role::Role;
@@ -29,7 +31,7 @@ const MAX_CODE_CHARS: usize = 64;
 const MAX_TOKEN_CHARS: usize = 256;
 
 /// `POST /v1/auth/login`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username (case-insensitive).
@@ -40,16 +42,20 @@ pub struct LoginRequest {
     pub device_id: Option<String>,
 }
 
+debug_redacted!(LoginRequest { username, device_id } secret { password });
+
 /// `POST /v1/auth/refresh` and `/v1/auth/logout`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: String,
 }
 
+debug_redacted!(RefreshRequest {} secret { refresh_token });
+
 /// `POST /v1/auth/enroll`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     /// The one-time code from the care team.
@@ -62,8 +68,10 @@ pub struct EnrollRequest {
     pub username: Option<String>,
 }
 
+debug_redacted!(EnrollRequest { device_id, username } secret { code, password });
+
 /// `POST /v1/auth/password`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// The current password.
@@ -72,8 +80,10 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+debug_redacted!(PasswordChange {} secret { old_password, new_password });
+
 /// A token pair, as login, refresh and enrolment answer.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -93,6 +103,11 @@ pub struct TokenResponse {
     /// The username to log in with.
     pub username: String,
 }
+
+debug_redacted!(
+    TokenResponse { token_type, expires_in, role, user_id, patient_id, username }
+    secret { access_token, refresh_token }
+);
 
 /// The auth routes.
 pub fn routes() -> OpenApiRouter<AppState> {

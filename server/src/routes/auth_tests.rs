@@ -15,3 +15,57 @@ fn an_expiry_past_the_calendar_is_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn debug_output_of_requests_and_tokens_hides_the_secrets() {
+    let secret = "hunter2-secret-value";
+    let shown = [
+        format!(
+            "{:?}",
+            LoginRequest {
+                username: "alice".into(),
+                password: secret.into(),
+                device_id: Some("ios-1".into()),
+            }
+        ),
+        format!(
+            "{:?}",
+            RefreshRequest {
+                refresh_token: secret.into(),
+            }
+        ),
+        format!(
+            "{:?}",
+            EnrollRequest {
+                code: secret.into(),
+                password: format!("{secret}-2"),
+                device_id: None,
+                username: Some("alice".into()),
+            }
+        ),
+        format!(
+            "{:?}",
+            PasswordChange {
+                old_password: secret.into(),
+                new_password: format!("{secret}-2"),
+            }
+        ),
+        format!(
+            "{:?}",
+            TokenResponse {
+                access_token: secret.into(),
+                refresh_token: format!("{secret}-2"),
+                token_type: "Bearer".into(),
+                expires_in: 900,
+                role: Role::Patient,
+                user_id: Uuid::nil(),
+                patient_id: None,
+                username: "alice".into(),
+            }
+        ),
+    ];
+    for debug in shown {
+        assert!(!debug.contains(secret), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+}
