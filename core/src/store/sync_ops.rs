@@ -247,4 +247,40 @@ impl DeviceStore {
         drop(clock);
         self.flush()
     }
+
+    /// Queues the current revision of every entry this device holds (its own and pulled
+    /// ones, deletions included) to be pushed again, and forgets the pull cursor, in one
+    /// transaction; durable on return. Returns how many revisions were queued that were not
+    /// already.
+    ///
+    /// For a server that lost changes it had acknowledged: restored from an earlier backup,
+    /// which it tells by refusing this device's cursor as beyond its change log. A revision
+    /// the server still has is accepted again with no effect, so after the next push the
+    /// server holds all this device does, and the next pull starts from the beginning.
+    /// Revisions on the rejected list stay there.
+    pub fn resend_all(&self) -> StoreResult<usize> {
+        let mut revisions = Vec::new();
+        for value in self.trees.entries.iter().values() {
+            let entry = codec::decode_entry(&value?)?;
+            revisions.push((entry.id, entry.rev));
+        }
+        let queued = self.trees.transact(|tx| {
+            let mut queued = 0;
+            for (id, rev) in &revisions {
+                // Edited since the scan: the edit queued its own revision.
+                if tx.revision(id)?.is_none_or(|current| current.rev != *rev) {
+                    continue;
+                }
+                if tx.is_queued(id, rev)? || tx.is_rejected(id, rev)? {
+                    continue;
+                }
+                tx.outbox.insert(codec::outbox_key(rev, id), &[][..])?;
+                queued += 1;
+            }
+            tx.meta.remove(codec::META_CURSOR)?;
+            Ok(queued)
+        })?;
+        self.flush()?;
+        Ok(queued)
+    }
 }

@@ -55,6 +55,45 @@ fn acknowledge_keeps_an_edit_made_during_the_push() {
 }
 
 #[test]
+fn resend_all_queues_every_revision_but_rejected_ones_and_forgets_the_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let a = store.record(morning(), oxycodone(10.0)).unwrap();
+    let b = store.record(morning(), pain(2)).unwrap();
+    let gone = store.record(morning(), pain(3)).unwrap();
+    let gone = store.delete(gone.id).unwrap();
+    let refused = store.record(morning(), pain(4)).unwrap();
+    let pushed: Vec<_> = [&a, &b, &gone]
+        .iter()
+        .map(|e| (e.id, e.rev.clone()))
+        .collect();
+    store.acknowledge(&pushed).unwrap();
+    store
+        .reject(refused.id, &refused.rev, "validation_failed", "no", None)
+        .unwrap();
+    let theirs = remote(uuid::Uuid::now_v7(), NOON_MILLIS - 5, pain(6));
+    store
+        .apply_pulled(std::slice::from_ref(&theirs), "17")
+        .unwrap();
+    assert_eq!(store.pending_count(), 0);
+
+    // An edit waiting in the outbox stays queued once, as its current revision.
+    let a2 = store.edit(a.id, morning(), oxycodone(5.0)).unwrap();
+    assert_eq!(store.resend_all().unwrap(), 3);
+    let mut pending = store.pending_changes(100).unwrap();
+    pending.sort_by_key(|e| e.id);
+    let mut expected = vec![a2, b, gone, theirs];
+    expected.sort_by_key(|e| e.id);
+    assert_eq!(pending, expected);
+    assert_eq!(store.pending_count(), 4);
+    assert_eq!(store.cursor().unwrap(), None);
+    assert_eq!(store.rejected().unwrap().len(), 1);
+    // Again: nothing new to queue.
+    assert_eq!(store.resend_all().unwrap(), 0);
+    check_invariants(&store);
+}
+
+#[test]
 fn reject_moves_to_the_rejected_list_until_a_newer_revision() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), ManualClock::at(NOON_MILLIS));

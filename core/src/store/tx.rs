@@ -134,6 +134,14 @@ impl Tx<'_> {
         Ok(queued)
     }
 
+    /// Whether this revision of an entry is on the rejected list.
+    pub(crate) fn is_rejected(&self, id: &EntryId, rev: &Stamp) -> TxResult<bool> {
+        match self.rejected.get(codec::id_key(id)).map_err(unabortable)? {
+            Some(value) => Ok(codec::decode_rejection(&value).map_err(abort)?.entry.rev == *rev),
+            None => Ok(false),
+        }
+    }
+
     /// Puts a refused revision on the rejected list.
     pub(crate) fn put_rejection(&self, rejection: &RejectedChange) -> TxResult<()> {
         let value = codec::encode_rejection(rejection).map_err(abort)?;

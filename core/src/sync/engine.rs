@@ -45,6 +45,10 @@ pub struct SyncReport {
     /// had run ahead), sent again under a fresh stamp once the clock was right; counted in
     /// `pushed` when the server took them.
     pub restamped: usize,
+    /// Revisions sent again because the server had lost changes it had acknowledged
+    /// (restored from an earlier backup, see [`DeviceStore::resend_all`]); counted in
+    /// `pushed` when the server took them.
+    pub resent: usize,
     /// How long it took.
     pub duration: Duration,
 }
@@ -72,6 +76,9 @@ struct Run<'a> {
     /// Entries given a fresh stamp in this sync. Each gets one at most, so a server that
     /// refuses the fresh stamp too cannot keep the sync going round.
     restamped: HashSet<EntryId>,
+    /// Whether every revision was queued again in this sync, for a server that had lost
+    /// changes (see [`DeviceStore::resend_all`]); once per sync.
+    resent_all: bool,
 }
 
 impl Run<'_> {
@@ -186,14 +193,26 @@ impl Run<'_> {
 
     fn pull_all(&mut self, limit: usize) -> Result<(), SyncError> {
         loop {
-            let path = match self.store.cursor()? {
-                Some(cursor) => format!(
-                    "/v1/sync/pull?since={}&limit={limit}",
-                    encode_query(&cursor)
-                ),
+            let cursor = self.store.cursor()?;
+            let path = match &cursor {
+                Some(cursor) => {
+                    format!("/v1/sync/pull?since={}&limit={limit}", encode_query(cursor))
+                }
                 None => format!("/v1/sync/pull?limit={limit}"),
             };
-            let answer: PullResponse = self.session.call("GET", &path, Vec::new())?;
+            let answer: PullResponse = match self.session.call("GET", &path, Vec::new()) {
+                // The server's change log ends before this device's cursor: it was restored
+                // from an earlier backup and lost changes it had acknowledged. It gets back
+                // all this device holds, and its log is read again from the beginning.
+                Err(SyncError::Server { status: 409, .. })
+                    if cursor.is_some() && !self.resent_all =>
+                {
+                    self.report.resent += self.store.resend_all()?;
+                    self.resent_all = true;
+                    continue;
+                }
+                other => other?,
+            };
             self.report.pulled += self.store.apply_pulled(&answer.changes, &answer.cursor)?;
             self.note_server_hlc(&answer.server_hlc)?;
             if !answer.more {
@@ -292,10 +311,11 @@ pub fn sync(
         report: SyncReport::default(),
         server_hlc: None,
         restamped: HashSet::new(),
+        resent_all: false,
     };
     run.push_all(batch)?;
     run.pull_all(options.pull_limit.clamp(1, MAX_PULL_LIMIT))?;
-    if run.restamp_rejected()? > 0 {
+    if run.restamp_rejected()? > 0 || run.resent_all {
         run.push_all(batch)?;
     }
     run.report.duration = started.elapsed();

@@ -31,6 +31,7 @@ impl From<SyncError> for AppError {
         match error {
             SyncError::Invalid(invalid) => invalid.into(),
             SyncError::Store(store) => store.into(),
+            stale @ SyncError::CursorNotInLog => AppError::Conflict(stale.to_string()),
         }
     }
 }
@@ -74,6 +75,7 @@ pub async fn push(
         (status = 200, description = "A page of changes", body = PullResponse),
         (status = 401, description = "No valid access token", body = ErrorBody),
         (status = 403, description = "Not a patient", body = ErrorBody),
+        (status = 409, description = "The cursor is beyond the change log (the server was restored from an earlier backup): pull from the beginning and push every change again", body = ErrorBody),
         (status = 422, description = "Bad cursor or limit (field named)", body = ErrorBody)))]
 pub async fn pull(
     State(state): State<AppState>,

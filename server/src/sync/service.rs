@@ -14,6 +14,7 @@ use taperlog_core::sync::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::cursor::Cursor;
 use super::group_commit::GroupCommit;
 use super::writer::DiaryWriter;
 use crate::store::{ServerStore, StoreError, greatest_rev};
@@ -30,6 +31,15 @@ pub enum SyncError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The pull's cursor was not read from the patient's change log as it is now: the log
+    /// ends before it, or holds another change at its position. The log only grows, so the
+    /// server's data was restored from an earlier backup (or the cursor is another
+    /// server's): the device must pull from the beginning, and push again what it holds.
+    #[error(
+        "the cursor does not belong to this patient's change log as it is now (the server was \
+         restored from an earlier backup?): pull from the beginning and push every change again"
+    )]
+    CursorNotInLog,
 }
 
 /// The query of `GET /v1/sync/pull`.
@@ -239,11 +249,9 @@ impl SyncService {
 
     /// A page of the patient's changes after the cursor; only durable changes are served.
     pub async fn pull(&self, patient: Uuid, query: &PullQuery) -> Result<PullResponse, SyncError> {
-        let after = match query.since.as_deref() {
-            None | Some("") => 0,
-            Some(text) => text
-                .parse::<u64>()
-                .map_err(|_| ValidationError::new("since", "is not a cursor this server gave"))?,
+        let cursor = match query.since.as_deref() {
+            None | Some("") => Cursor::START,
+            Some(text) => Cursor::parse(text)?,
         };
         let limit = match query.limit.as_deref() {
             None => DEFAULT_PULL_LIMIT,
@@ -261,18 +269,30 @@ impl SyncService {
         let store = Arc::clone(&self.store);
         let now = now_of(self.wall.as_ref());
         let page = tokio::task::spawn_blocking(move || {
-            let page = store.changes_after(patient, after, limit)?;
+            let page = store.changes_after(patient, cursor.seq, limit)?;
+            let at_cursor = match cursor.seq {
+                0 => None,
+                seq => store.change_at(patient, seq)?,
+            };
             store.note_pull(patient, now)?;
-            Ok::<_, StoreError>(page)
+            Ok::<_, StoreError>((page, at_cursor))
         })
         .await
         .map_err(|e| {
             StoreError::Engine(sled::Error::ReportableBug(format!("pull task failed: {e}")))
         })??;
+        let (page, at_cursor) = page;
+        if !cursor.belongs_to(at_cursor, page.log_end) {
+            return Err(SyncError::CursorNotInLog);
+        }
         self.commit.barrier(&self.store).await?;
+        let next = match page.last_id {
+            Some(id) => Cursor::at(page.last_seq, Some(id)),
+            None => Cursor::at(page.last_seq, at_cursor),
+        };
         Ok(PullResponse {
             changes: page.changes,
-            cursor: page.last_seq.to_string(),
+            cursor: next.text(),
             more: page.more,
             server_hlc: self.stamp(),
         })

@@ -14,7 +14,7 @@ mod read;
 mod staging;
 
 use serde::{Deserialize, Serialize};
-use taperlog_core::model::{Entry, Stamp};
+use taperlog_core::model::{Entry, EntryId, Stamp};
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
@@ -128,6 +128,11 @@ pub struct ChangePage {
     pub last_seq: u64,
     /// Whether more changes follow.
     pub more: bool,
+    /// The entry id at `last_seq` in the change log, when the page moved past the cursor.
+    pub last_id: Option<EntryId>,
+    /// The patient's last sequence number when the page was read: a cursor beyond it was
+    /// not given by this change log as it is now (see [`ServerStore::changes_after`]).
+    pub log_end: u64,
 }
 
 /// The stamp the server merges into its own clock for each applied change.

@@ -60,6 +60,8 @@ impl ServerStore {
             changes: Vec::new(),
             last_seq: after,
             more: false,
+            last_id: None,
+            log_end: last,
         };
         if wanted > last {
             return Ok(page);
@@ -94,9 +96,31 @@ impl ServerStore {
                     }
                 }
                 page.last_seq = seq;
+                page.last_id = Some(id);
             }
         }
         Ok(page)
+    }
+
+    /// The entry id at position `seq` of the patient's change log (none beyond its end).
+    /// Positions are never rewritten (pointers that went stale stay in place), so a position
+    /// names the same change for as long as the log is this one.
+    pub fn change_at(&self, patient: Uuid, seq: u64) -> Result<Option<EntryId>, StoreError> {
+        let Some(item) = self
+            .trees
+            .diary
+            .range(patient_key(CHANGE, patient)..=change_key(patient, seq))
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let (key, bytes) = item?;
+        let first = u64_of(&key[REST..])?;
+        let ids = decode_log(&bytes)?;
+        Ok(seq
+            .checked_sub(first)
+            .and_then(|offset| usize::try_from(offset).ok())
+            .and_then(|offset| ids.get(offset).copied()))
     }
 
     /// The patient's live entries whose local day lies in `from..=to`, by time.

@@ -1,0 +1,117 @@
+//! A server restored from an earlier backup, against real phones over loopback: their
+//! cursors are beyond its change log, so they read it again from the beginning and give it
+//! back the changes it had acknowledged and lost.
+
+use std::path::Path;
+
+use taperlog_core::model::Entry;
+use taperlog_tests::devices::{Device, TEST_RETRY, assert_converged, oxycodone, pain};
+use taperlog_tests::{TEST_PASSWORD, TestOptions, TestServer, get};
+
+/// Copies a stopped server's data directory, as a file-level backup does.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
+    let data = tempfile::tempdir().unwrap();
+    let (live, backup) = (data.path().join("server"), data.path().join("backup"));
+    let options = || TestOptions {
+        data_dir: Some(live.clone()),
+        ..TestOptions::default()
+    };
+    let mut server = TestServer::start_with(options());
+    server.admin = server.login(&server.admin.username.clone(), TEST_PASSWORD);
+    let team = server.create_care_team("restore team");
+    let clinician = server.create_clinician(team);
+    let (patient_id, code) = server.create_patient(&clinician, team);
+    let mut a = Device::new("phone-a", &server.base_url);
+    let username = a
+        .session
+        .enroll(&code, TEST_PASSWORD, Some("phone-a"))
+        .unwrap()
+        .username
+        .unwrap();
+    let mut b = Device::new("phone-b", &server.base_url);
+    b.login(&username, TEST_PASSWORD);
+    let before: Vec<Entry> = (0..3).map(|n| a.record(pain(n))).collect();
+    a.sync();
+    b.sync();
+
+    // The nightly backup.
+    server.stop().unwrap();
+    copy_dir(&live, &backup);
+    let server = TestServer::start_with(options());
+    a.reconnect(&server.base_url, TEST_RETRY);
+    b.reconnect(&server.base_url, TEST_RETRY);
+
+    // Acknowledged after the backup: five doses from one phone, a deletion from the other.
+    let lost: Vec<Entry> = (0..5)
+        .map(|n| b.record(oxycodone(5.0 + f64::from(n))))
+        .collect();
+    b.sync();
+    a.sync();
+    a.store.delete(before[0].id).unwrap();
+    a.sync();
+    b.sync();
+
+    // The disk fails; the server comes back from the backup, without those changes, and a
+    // phone writes before anyone noticed.
+    server.stop().unwrap();
+    std::fs::remove_dir_all(&live).unwrap();
+    copy_dir(&backup, &live);
+    let server = TestServer::start_with(options());
+    a.reconnect(&server.base_url, TEST_RETRY);
+    b.reconnect(&server.base_url, TEST_RETRY);
+    let after = b.record(pain(9));
+    let report = b.sync();
+    assert!(report.resent >= lost.len(), "{report:?}");
+    // The log has grown past this phone's cursor again, with other changes: it still notices.
+    let report = a.sync();
+    assert!(report.resent > 0, "{report:?}");
+    b.sync();
+    let converged = assert_converged(&[a, b]);
+    for entry in lost.iter().chain([&after]).chain(&before[1..]) {
+        assert!(converged.contains_key(&entry.id), "{entry:?} is missing");
+    }
+    assert!(
+        !converged.contains_key(&before[0].id),
+        "the deletion was lost"
+    );
+
+    // The care team sees it all again.
+    let today = time::OffsetDateTime::now_utc().date();
+    let entries = get(
+        &server.url(&format!(
+            "/v1/patients/{patient_id}/entries?from={}&to={}",
+            today - time::Duration::days(1),
+            today + time::Duration::days(1)
+        )),
+        clinician.token(),
+    );
+    assert_eq!(entries.status, 200, "{}", entries.text);
+    assert_eq!(entries.body.as_array().unwrap().len(), converged.len());
+}
+
+#[test]
+fn a_cursor_beyond_the_change_log_is_a_conflict() {
+    let server = TestServer::start();
+    let team = server.create_care_team("cursor team");
+    let clinician = server.create_clinician(team);
+    let patient = server.enrolled_patient(&clinician, team);
+    let reply = get(&server.url("/v1/sync/pull?since=999999"), patient.token());
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.error_code(), Some("conflict"));
+    let reply = get(&server.url("/v1/sync/pull?since=0"), patient.token());
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
