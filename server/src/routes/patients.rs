@@ -16,6 +16,7 @@ use crate::auth::{Caller, new_enrollment_code, token_hash};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
 use crate::role::Role;
+use crate::routes::auth::expiry_after;
 use crate::routes::patient_overview::{DiaryOverview, diary_overview};
 use crate::state::AppState;
 use crate::store::{AuditEvent, EnrollmentRecord, PatientRecord, Sex, StoreError};
@@ -210,21 +211,23 @@ fn check_team(state: &AppState, caller: &Caller, care_team_id: Uuid) -> Result<(
     }
 }
 
+/// A new enrolment code for `patient_id`, made by `created_by`, working for `ttl_secs`
+/// (checked arithmetic: an expiry past the calendar is a 500, never a panic).
 fn new_enrollment(
-    state: &AppState,
-    caller: &Caller,
+    created_by: Uuid,
+    ttl_secs: u64,
     patient_id: Uuid,
     now: OffsetDateTime,
-) -> (String, EnrollmentRecord) {
+) -> Result<(String, EnrollmentRecord), AppError> {
     let code = new_enrollment_code();
     let record = EnrollmentRecord {
         patient_id,
-        created_by: caller.user_id,
+        created_by,
         created_at: now,
-        expires_at: now + Duration::seconds(state.settings.enrollment_code_ttl_secs as i64),
+        expires_at: expiry_after(now, ttl_secs)?,
         used_at: None,
     };
-    (code, record)
+    Ok((code, record))
 }
 
 /// Enrols a patient in one of the caller's care teams and makes their one-time code.
@@ -271,7 +274,12 @@ pub async fn create_patient(
         user_id: None,
         created_at: now,
     };
-    let (code, enrollment) = new_enrollment(&state, &caller, patient.patient_id, now);
+    let (code, enrollment) = new_enrollment(
+        caller.user_id,
+        state.settings.enrollment_code_ttl_secs,
+        patient.patient_id,
+        now,
+    )?;
     state
         .store
         .insert_patient(&patient, &token_hash(&code), &enrollment)?;
@@ -514,7 +522,12 @@ pub async fn new_enrollment_code_for(
         ));
     }
     let now = OffsetDateTime::now_utc();
-    let (code, enrollment) = new_enrollment(&state, &caller, patient_id, now);
+    let (code, enrollment) = new_enrollment(
+        caller.user_id,
+        state.settings.enrollment_code_ttl_secs,
+        patient_id,
+        now,
+    )?;
     state
         .store
         .insert_enrollment(&token_hash(&code), &enrollment)?;
@@ -554,5 +567,22 @@ mod tests {
         assert!(!shown.contains("PQRS"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
         assert!(shown.contains(&created.patient_id.to_string()), "{shown}");
+    }
+
+    #[test]
+    fn an_enrolment_code_expiring_past_the_calendar_is_an_error_not_a_panic() {
+        let now = OffsetDateTime::now_utc();
+        let (who, patient) = (Uuid::now_v7(), Uuid::now_v7());
+        let (_, record) = new_enrollment(who, 3600, patient, now).unwrap();
+        assert_eq!(record.expires_at, now + Duration::hours(1));
+        let last_day = Date::MAX.midnight().assume_utc();
+        assert!(matches!(
+            new_enrollment(who, 2 * 86_400, patient, last_day),
+            Err(AppError::Internal(_))
+        ));
+        assert!(matches!(
+            new_enrollment(who, u64::MAX, patient, now),
+            Err(AppError::Internal(_))
+        ));
     }
 }
