@@ -82,6 +82,18 @@ fn forged_and_doctored_tokens_get_401() {
             sign(Algorithm::HS256, &with("exp", json!(now() - 600)), key),
         ),
         (
+            "expired five seconds ago (no leeway)",
+            sign(Algorithm::HS256, &with("exp", json!(now() - 5)), key),
+        ),
+        (
+            "a lifetime of ten years",
+            sign(
+                Algorithm::HS256,
+                &with("exp", json!(now() + 10 * 366 * 86_400)),
+                key,
+            ),
+        ),
+        (
             "not yet valid",
             sign(Algorithm::HS256, &with("nbf", json!(now() + 3600)), key),
         ),

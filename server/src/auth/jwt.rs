@@ -8,8 +8,10 @@ use uuid::Uuid;
 use crate::role::Role;
 use crate::settings::{Secret, Settings};
 
-/// Clock skew tolerated on `exp`, `nbf` and `iat`, seconds.
-pub const CLOCK_LEEWAY_SECS: u64 = 30;
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, seconds. None: the tokens are made and
+/// checked by the same server, on one clock, so an expired token is refused at once
+/// (jsonwebtoken would otherwise accept one for 60 s after its `exp`).
+pub const CLOCK_LEEWAY_SECS: u64 = 0;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,8 +128,9 @@ impl JwtKeys {
             .map_err(|e| JwtError::Sign(e.to_string()))
     }
 
-    /// Checks a token: HS256 only, signature, `exp`, `nbf`, `iat`, `iss`, `aud`, and that
-    /// `pid` is present exactly for patients.
+    /// Checks a token: HS256 only, signature, `exp`, `nbf`, `iat`, `iss`, `aud`, a lifetime
+    /// (`exp - iat`) no longer than this server issues, and that `pid` is present exactly for
+    /// patients.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, JwtError> {
         let data = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| JwtError::Invalid(e.to_string()))?;
@@ -135,6 +138,13 @@ impl JwtKeys {
         let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
         if claims.iat > now + CLOCK_LEEWAY_SECS {
             return Err(JwtError::Invalid("issued in the future".into()));
+        }
+        // A token living longer than the server issues was not made by this server's
+        // settings (a leaked key, or one from before the lifetime was shortened).
+        if claims.exp.saturating_sub(claims.iat) > self.ttl_secs {
+            return Err(JwtError::Invalid(
+                "lifetime longer than this server issues".into(),
+            ));
         }
         if (claims.role == Role::Patient) != claims.pid.is_some() {
             return Err(JwtError::Invalid("pid does not match the role".into()));
@@ -192,8 +202,48 @@ mod tests {
         let mut old = claims.clone();
         old.exp = old.iat - 3600;
         assert!(k.verify(&k.sign(&old).unwrap()).is_err());
-        let mut patient_without_pid = claims;
+        let mut patient_without_pid = claims.clone();
         patient_without_pid.role = Role::Patient;
         assert!(k.verify(&k.sign(&patient_without_pid).unwrap()).is_err());
+    }
+
+    fn now() -> u64 {
+        OffsetDateTime::now_utc().unix_timestamp() as u64
+    }
+
+    #[test]
+    fn a_token_is_refused_as_soon_as_it_expires() {
+        let k = keys("a-secret-that-is-long-enough-for-hs256-0001");
+        let mut claims = k.claims(Uuid::new_v4(), Role::Admin, Uuid::new_v4(), None);
+        // Issued a lifetime ago and expired two seconds ago: no leeway.
+        claims.iat = now() - k.ttl_secs() - 2;
+        claims.nbf = claims.iat;
+        claims.exp = now() - 2;
+        assert!(k.verify(&k.sign(&claims).unwrap()).is_err());
+        // Still valid two seconds before its end.
+        claims.iat = now() - k.ttl_secs() + 2;
+        claims.nbf = claims.iat;
+        claims.exp = now() + 2;
+        assert!(k.verify(&k.sign(&claims).unwrap()).is_ok());
+        // Not valid yet, by one second.
+        let mut early = k.claims(Uuid::new_v4(), Role::Admin, Uuid::new_v4(), None);
+        early.nbf = now() + 2;
+        assert!(k.verify(&k.sign(&early).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_token_living_longer_than_the_server_issues_is_refused() {
+        let k = keys("a-secret-that-is-long-enough-for-hs256-0001");
+        let mut claims = k.claims(Uuid::new_v4(), Role::Admin, Uuid::new_v4(), None);
+        assert_eq!(claims.exp - claims.iat, k.ttl_secs());
+        claims.exp = claims.iat + 10 * 366 * 86_400;
+        assert!(k.verify(&k.sign(&claims).unwrap()).is_err());
+        claims.exp = claims.iat + k.ttl_secs() + 1;
+        assert!(k.verify(&k.sign(&claims).unwrap()).is_err());
+        // An old iat with an exp still a lifetime away is too long as well.
+        let mut backdated = k.claims(Uuid::new_v4(), Role::Admin, Uuid::new_v4(), None);
+        backdated.iat -= 3600;
+        backdated.nbf = backdated.iat;
+        assert!(k.verify(&k.sign(&backdated).unwrap()).is_err());
     }
 }
