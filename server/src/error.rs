@@ -106,8 +106,10 @@ impl IntoResponse for AppError {
             AppError::Validation { message, .. } => message.clone(),
             other => other.to_string(),
         };
+        // API.md makes `field` optional: an error about the whole request names none,
+        // rather than an empty one.
         let field = match &self {
-            AppError::Validation { field, .. } => Some(field.clone()),
+            AppError::Validation { field, .. } if !field.is_empty() => Some(field.clone()),
             _ => None,
         };
         let body = ErrorBody {
@@ -144,5 +146,32 @@ impl From<ValidationError> for AppError {
             field: e.field,
             message: e.message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: AppError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_validation_error_without_a_field_leaves_field_out() {
+        let (status, body) = body_of(AppError::validation("", "the body is not JSON")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["code"], "validation_failed");
+        assert_eq!(body["error"]["message"], "the body is not JSON");
+        assert!(body["error"].get("field").is_none(), "{body}");
+        let (_, body) = body_of(AppError::validation("limit", "is too big")).await;
+        assert_eq!(body["error"]["field"], "limit");
+        let (_, body) = body_of(AppError::NotFound("no such patient".into())).await;
+        assert!(body["error"].get("field").is_none(), "{body}");
     }
 }

@@ -5,9 +5,25 @@ use serde::de::DeserializeOwned;
 use crate::error::AppError;
 
 /// Parses a JSON body with the core's reader: unknown fields (with `deny_unknown_fields`),
-/// missing fields and wrong types give a 422 naming the field.
+/// missing fields, wrong types and duplicated keys give a 422 naming the field.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    taperlog_core::model::parse_json(bytes).map_err(AppError::from)
+    taperlog_core::model::parse_json(bytes).map_err(|mut e| {
+        // serde names a duplicated key only in its message, at the path of the object.
+        if let Some(key) = duplicated_key(&e.message) {
+            e.field = if e.field.is_empty() {
+                key.to_string()
+            } else {
+                format!("{}.{key}", e.field)
+            };
+        }
+        AppError::from(e)
+    })
+}
+
+/// The key of serde's `duplicate field `name`` message.
+fn duplicated_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("duplicate field `")?;
+    rest.split('`').next().filter(|key| !key.is_empty())
 }
 
 #[cfg(test)]
@@ -35,5 +51,13 @@ mod tests {
         assert_eq!(field(br#"{"username":"a","password":"b","x":1}"#), "x");
         assert_eq!(field(br#"{"username":1,"password":"b"}"#), "username");
         assert_eq!(field(b"{"), "");
+    }
+
+    #[test]
+    fn a_duplicated_key_is_named() {
+        let body = br#"{"username":"a","username":"b","password":"x"}"#;
+        assert_eq!(field(body), "username");
+        let body = br#"{"username":"a","password":"x","password":"y"}"#;
+        assert_eq!(field(body), "password");
     }
 }
