@@ -166,3 +166,45 @@ fn the_chain_verifies_and_a_record_altered_on_disk_is_named() {
     assert!(!status.success(), "{out}");
     assert!(out.contains("broken at record 3"), "{out}");
 }
+
+#[test]
+fn every_bad_audit_parameter_is_a_422_naming_it() {
+    let server = TestServer::start();
+    let audit = |query: &str| {
+        get(
+            &server.url(&format!("/v1/admin/audit?{query}")),
+            server.admin.token(),
+        )
+    };
+    let cases = [
+        ("patient_id=nope", "patient_id"),
+        ("limit=abc", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("from=2026-11-20&to=2026-11-01", "from"),
+        ("to=never", "to"),
+        ("limit=1&limit=2", "limit"),
+        ("colour=red", "colour"),
+    ];
+    for (query, field) in cases {
+        let reply = audit(query);
+        assert_eq!(reply.status, 422, "{query}: {}", reply.text);
+        assert_eq!(reply.error_code(), Some("validation_failed"), "{query}");
+        assert_eq!(
+            reply.body["error"]["field"], field,
+            "{query}: {}",
+            reply.text
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("Failed to deserialize"),
+            "{query}: {message}"
+        );
+    }
+    // Good parameters still work: limit=1 gives one record, a day range up to itself.
+    let one = audit("limit=1&from=2000-01-01&to=2999-12-31");
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.body.as_array().map(Vec::len), Some(1), "{}", one.text);
+    assert_eq!(audit("from=2026-11-01&to=2026-11-01").status, 200);
+}

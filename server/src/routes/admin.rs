@@ -70,19 +70,23 @@ pub struct NewMember {
     pub user_id: Uuid,
 }
 
-/// `GET /v1/admin/audit` filters.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// `GET /v1/admin/audit` filters. Every parameter is read as text and parsed here, so that
+/// a bad one is a 422 naming it (serde's own errors name no parameter).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only records about this patient.
-    pub patient_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub patient_id: Option<String>,
     /// From this time (RFC 3339) or day (`YYYY-MM-DD`, from its start, UTC), inclusive.
     pub from: Option<String>,
-    /// Until this time or day (a day includes all of it), exclusive of a time.
+    /// Until this time or day (a day includes all of it), exclusive of a time; not before
+    /// `from`.
     pub to: Option<String>,
-    /// At most this many records (default and maximum 10000).
-    pub limit: Option<usize>,
+    /// At most this many records (1 to 10000, default 10000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub limit: Option<String>,
 }
 
 /// The admin routes.
@@ -288,29 +292,126 @@ pub async fn read_audit(
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditRecord>>, AppError> {
     caller.require(&[Role::Admin])?;
-    let filter = AuditFilter {
-        patient_id: query.patient_id,
-        from: query
-            .from
-            .as_deref()
-            .map(|t| parse_bound(t, "from", false))
-            .transpose()?,
-        to: query
-            .to
-            .as_deref()
-            .map(|t| parse_bound(t, "to", true))
-            .transpose()?,
-        limit: query
-            .limit
-            .unwrap_or(MAX_AUDIT_RECORDS)
-            .clamp(1, MAX_AUDIT_RECORDS),
-    };
+    let filter = audit_filter(&query)?;
     Ok(Json(state.store.audit_records(&filter)?))
+}
+
+/// The filter a query asks for, or a 422 naming the first bad parameter.
+fn audit_filter(query: &AuditQuery) -> Result<AuditFilter, AppError> {
+    let patient_id = query
+        .patient_id
+        .as_deref()
+        .map(|text| {
+            Uuid::parse_str(text).map_err(|_| AppError::validation("patient_id", "must be a UUID"))
+        })
+        .transpose()?;
+    let from = query
+        .from
+        .as_deref()
+        .map(|t| parse_bound(t, "from", false))
+        .transpose()?;
+    let to = query
+        .to
+        .as_deref()
+        .map(|t| parse_bound(t, "to", true))
+        .transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(AppError::validation("from", "must not be after `to`"));
+    }
+    let limit = match query.limit.as_deref() {
+        None => MAX_AUDIT_RECORDS,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_AUDIT_RECORDS).contains(&n) => n,
+            _ => {
+                return Err(AppError::validation(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_AUDIT_RECORDS}"),
+                ));
+            }
+        },
+    };
+    Ok(AuditFilter {
+        patient_id,
+        from,
+        to,
+        limit,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field_of(query: AuditQuery) -> String {
+        match audit_filter(&query) {
+            Err(AppError::Validation { field, .. }) => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_audit_parameter_is_named() {
+        let q = |patient_id: Option<&str>,
+                 from: Option<&str>,
+                 to: Option<&str>,
+                 limit: Option<&str>| {
+            AuditQuery {
+                patient_id: patient_id.map(str::to_string),
+                from: from.map(str::to_string),
+                to: to.map(str::to_string),
+                limit: limit.map(str::to_string),
+            }
+        };
+        assert_eq!(field_of(q(Some("nope"), None, None, None)), "patient_id");
+        assert_eq!(field_of(q(Some(""), None, None, None)), "patient_id");
+        for limit in ["abc", "-1", "0", "10001", "", "1.5"] {
+            assert_eq!(
+                field_of(q(None, None, None, Some(limit))),
+                "limit",
+                "{limit}"
+            );
+        }
+        assert_eq!(
+            field_of(q(None, Some("2026-11-20"), Some("2026-11-01"), None)),
+            "from"
+        );
+        assert_eq!(
+            field_of(q(
+                None,
+                Some("2026-11-01T10:00:00Z"),
+                Some("2026-11-01T09:00:00Z"),
+                None
+            )),
+            "from"
+        );
+        assert_eq!(field_of(q(None, Some("yesterday"), None, None)), "from");
+        assert_eq!(field_of(q(None, None, Some("soon"), None)), "to");
+
+        let pid = Uuid::now_v7().to_string();
+        let ok = audit_filter(&q(
+            Some(&pid),
+            Some("2026-11-01"),
+            Some("2026-11-01"),
+            Some("1"),
+        ))
+        .unwrap();
+        assert_eq!(ok.limit, 1);
+        assert_eq!(ok.patient_id.map(|p| p.to_string()), Some(pid));
+        // A day as `to` includes all of it.
+        assert_eq!(ok.to.unwrap() - ok.from.unwrap(), time::Duration::days(1));
+        assert_eq!(
+            audit_filter(&AuditQuery::default()).unwrap().limit,
+            MAX_AUDIT_RECORDS
+        );
+        assert_eq!(
+            audit_filter(&q(None, None, None, Some("10000")))
+                .unwrap()
+                .limit,
+            MAX_AUDIT_RECORDS
+        );
+    }
 
     #[test]
     fn debug_output_of_a_new_user_hides_the_password() {
