@@ -80,26 +80,44 @@ impl std::fmt::Debug for CreatedPatient {
     }
 }
 
-/// `PATCH /v1/patients/{id}`: only the fields present change.
+/// `PATCH /v1/patients/{id}`: only the fields present change. Only `baseline_mme` may be
+/// null (it clears the baseline); a null elsewhere is a 422 naming the field, not a no-op.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientChange {
     /// New research consent.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = bool, required = false)]
     pub research_consent: Option<bool>,
     /// New baseline (null clears it).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>)]
     pub baseline_mme: Option<Option<f64>>,
     /// New display name.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, required = false)]
     pub display_name: Option<String>,
     /// Move to another care team (one of the caller's).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Uuid, required = false)]
     pub care_team_id: Option<Uuid>,
 }
 
+/// A field that may be left out or given a value, null meaning "clear it".
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// A field that may be left out but not null (it cannot be cleared).
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(
+            "may not be null (leave the field out to keep its value)",
+        )),
+    }
 }
 
 /// A patient, as the care team sees them.
@@ -567,6 +585,33 @@ mod tests {
         assert!(!shown.contains("PQRS"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
         assert!(shown.contains(&created.patient_id.to_string()), "{shown}");
+    }
+
+    #[test]
+    fn a_change_may_clear_the_baseline_but_no_other_field() {
+        let parse = |body: &str| crate::json::parse_body::<PatientChange>(body.as_bytes());
+        for field in ["research_consent", "display_name", "care_team_id"] {
+            match parse(&format!(r#"{{"{field}": null}}"#)) {
+                Err(AppError::Validation {
+                    field: named,
+                    message,
+                }) => {
+                    assert_eq!(named, field);
+                    assert!(message.contains("null"), "{message}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let cleared = parse(r#"{"baseline_mme": null}"#).unwrap();
+        assert_eq!(cleared.baseline_mme, Some(None));
+        assert!(cleared.research_consent.is_none() && cleared.display_name.is_none());
+        let set = parse(r#"{"research_consent": false, "display_name": "A", "baseline_mme": 5}"#)
+            .unwrap();
+        assert_eq!(set.research_consent, Some(false));
+        assert_eq!(set.display_name.as_deref(), Some("A"));
+        assert_eq!(set.baseline_mme, Some(Some(5.0)));
+        let empty = parse("{}").unwrap();
+        assert!(empty.baseline_mme.is_none() && empty.care_team_id.is_none());
     }
 
     #[test]
