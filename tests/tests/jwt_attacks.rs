@@ -165,3 +165,54 @@ fn forged_and_doctored_tokens_get_401() {
         401
     );
 }
+
+#[test]
+fn a_validly_signed_token_whose_role_or_patient_differs_from_the_account_gets_401() {
+    let server = TestServer::start();
+    let team = server.create_care_team("Roles");
+    let clinician = server.create_clinician(team);
+    let patient = server.enrolled_patient(&clinician, team);
+    let other = server.enrolled_patient(&clinician, team);
+    let key = TEST_JWT_SECRET.as_bytes();
+    let audit = server.url("/v1/admin/audit");
+    let patients = server.url("/v1/patients");
+    let me = server.url("/v1/me");
+
+    // Controls: the same claims re-signed are accepted.
+    let patient_claims = claims_of(&patient.access_token);
+    let clinician_claims = claims_of(&clinician.access_token);
+    assert_eq!(
+        get(&me, Some(&sign(Algorithm::HS256, &patient_claims, key))).status,
+        200
+    );
+    assert_eq!(
+        get(
+            &patients,
+            Some(&sign(Algorithm::HS256, &clinician_claims, key))
+        )
+        .status,
+        200
+    );
+
+    let mut patient_as_admin = patient_claims.clone();
+    patient_as_admin["role"] = json!("admin");
+    patient_as_admin.as_object_mut().unwrap().remove("pid");
+    let mut clinician_as_admin = clinician_claims.clone();
+    clinician_as_admin["role"] = json!("admin");
+    let mut other_patients_pid = patient_claims.clone();
+    other_patients_pid["pid"] = json!(other.patient_id.unwrap());
+    let mut clinician_as_patient = clinician_claims.clone();
+    clinician_as_patient["role"] = json!("patient");
+    clinician_as_patient["pid"] = json!(patient.patient_id.unwrap());
+    let cases = [
+        ("patient as admin", &patient_as_admin, &audit),
+        ("clinician as admin", &clinician_as_admin, &audit),
+        ("patient with another's pid", &other_patients_pid, &me),
+        ("clinician as a patient", &clinician_as_patient, &me),
+    ];
+    for (name, claims, url) in cases {
+        let reply = get(url, Some(&sign(Algorithm::HS256, claims, key)));
+        assert_eq!(reply.status, 401, "{name}: {}", reply.text);
+        assert_eq!(reply.error_code(), Some("unauthorized"), "{name}");
+    }
+}

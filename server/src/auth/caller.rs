@@ -68,10 +68,22 @@ impl FromRequestParts<AppState> for Caller {
             tracing::debug!(reason = %e, "access token refused");
             unauthorized("invalid or expired access token")
         })?;
-        let family = state.store.family(claims.fam)?;
-        match family {
-            Some(f) if f.revoked_at.is_none() && f.user_id == claims.sub => {}
+        let family = match state.store.family(claims.fam)? {
+            Some(f) if f.revoked_at.is_none() && f.user_id == claims.sub => f,
             _ => return Err(unauthorized("this login has ended")),
+        };
+        // The signature alone is not trusted for the role: a token whose role or patient
+        // differs from the account's is refused (a leaked key cannot make an admin).
+        let account = match family.role {
+            Some(role) => Some((role, family.patient_id)),
+            None => state
+                .store
+                .user(claims.sub)?
+                .map(|u| (u.role, u.patient_id)),
+        };
+        if account != Some((claims.role, claims.pid)) {
+            tracing::warn!(user = %claims.sub, "access token role or patient differs from the account");
+            return Err(unauthorized("invalid or expired access token"));
         }
         Ok(Caller {
             user_id: claims.sub,

@@ -155,6 +155,8 @@ pub async fn issue_login(
         created_at: now,
         revoked_at: None,
         revoked_reason: None,
+        role: Some(user.role),
+        patient_id: user.patient_id,
     };
     let expires_at = expiry_after(now, state.settings.refresh_token_ttl_secs)?;
     let record = refresh_record(family_id, user.user_id, now, expires_at);

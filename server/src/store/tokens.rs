@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::codec::{decode, decode_txn, encode, encode_txn};
 use super::{ServerStore, StoreError, pair_key, second_of_pair, txn_error};
+use crate::role::Role;
 
 /// One refresh token as stored (under the SHA-256 of the token).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +47,14 @@ pub struct FamilyRecord {
     pub revoked_at: Option<OffsetDateTime>,
     /// Why it was ended.
     pub revoked_reason: Option<String>,
+    /// The user's role when the login began (roles never change), so that every request
+    /// can check its token's `role` against the account with the read it already makes.
+    /// Absent in logins stored before it was kept; the user record is read then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The user's patient (patients only), checked against the token's `pid` likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<Uuid>,
 }
 
 /// What presenting a refresh token led to.
@@ -255,6 +264,13 @@ mod tests {
     }
 
     #[test]
+    fn a_login_stored_before_roles_were_kept_still_reads() {
+        let old = br#"{"family_id":"0190d1a2-0000-7000-8000-000000000001","user_id":"0190d1a2-0000-7000-8000-000000000002","device_id":null,"created_at":"2026-01-01T00:00:00Z","revoked_at":null,"revoked_reason":null}"#;
+        let family: FamilyRecord = serde_json::from_slice(old).unwrap();
+        assert_eq!((family.role, family.patient_id), (None, None));
+    }
+
+    #[test]
     fn rotation_then_reuse_revokes_the_family() {
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
@@ -267,6 +283,8 @@ mod tests {
             created_at: now,
             revoked_at: None,
             revoked_reason: None,
+            role: None,
+            patient_id: None,
         };
         store
             .insert_family(&family, &[1; 32], &record(fid, uid, now))
