@@ -283,4 +283,27 @@ impl DeviceStore {
         self.flush()?;
         Ok(queued)
     }
+
+    /// Ties this diary to the patient `patient_id` at its first sync, and says whether it is
+    /// that patient's (durable on return). A diary holds one patient's entries, pulled ones
+    /// included: synced under another patient's login it would hand them to that account
+    /// ([`DeviceStore::resend_all`] sends all of them).
+    pub fn bind_patient(&self, patient_id: &str) -> StoreResult<bool> {
+        let stored = self.trees.meta.compare_and_swap(
+            codec::META_PATIENT,
+            None::<&[u8]>,
+            Some(codec::encode_text(patient_id)),
+        )?;
+        match stored {
+            Ok(()) => {
+                self.flush()?;
+                Ok(true)
+            }
+            Err(current) => Ok(current
+                .current
+                .map(|bytes| codec::decode_text(&bytes))
+                .transpose()?
+                .is_some_and(|bound| bound == patient_id)),
+        }
+    }
 }

@@ -155,7 +155,9 @@ impl Run<'_> {
         // writing; the bound stops a server that answers without settling anything. A round
         // that sends changes again under fresh stamps earns one more, and so does a round the
         // server found too large.
-        let mut rounds_left = self.store.pending_count() / batch + 16;
+        // Every round settles at least one change (or halves a refused push), so one round
+        // per pending change, and a few more, always suffice: batches may be cut by size.
+        let mut rounds_left = self.store.pending_count() + 16;
         let mut batch = batch;
         loop {
             let changes = self.store.pending_changes(batch)?;
@@ -304,6 +306,11 @@ pub fn sync(
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
+    if let Some(patient) = session.tokens().and_then(|tokens| tokens.patient_id)
+        && !store.bind_patient(&patient)?
+    {
+        return Err(SyncError::OtherPatient);
+    }
     let batch = options.push_batch.clamp(1, MAX_PUSH_CHANGES);
     let mut run = Run {
         store,
@@ -401,10 +408,11 @@ mod tests {
 
     /// A server that takes every change of a push whose body fits in `limit` bytes and
     /// answers a larger one 413, as the real one does; it notes (bytes, changes) of each push
-    /// it took.
+    /// it took, and how many it refused.
     struct BodyLimited {
         limit: usize,
         taken: std::sync::Mutex<Vec<(usize, usize)>>,
+        refused: std::sync::atomic::AtomicUsize,
     }
 
     impl HttpTransport for BodyLimited {
@@ -415,6 +423,8 @@ mod tests {
                     "server_hlc": server_hlc});
                 (200, body)
             } else if request.body.len() > self.limit {
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let body = serde_json::json!({"error": {"code": "payload_too_large",
                     "message": "too large"}});
                 (413, body)
@@ -441,12 +451,26 @@ mod tests {
         }
     }
 
-    /// Syncs 300 notes of 4,000 characters (1.2 MB in all) to a server taking bodies of at
-    /// most `limit` bytes; returns the pushes it took.
-    fn sync_long_notes(limit: usize) -> Vec<(usize, usize)> {
+    fn logged_in(server: Arc<BodyLimited>, patient: &str) -> Session {
+        let session = Session::new("http://server.invalid", server);
+        session.restore(Tokens {
+            access_token: "token".into(),
+            refresh_token: "refresh".into(),
+            access_expires_at: u64::MAX / 2,
+            user_id: "u".into(),
+            role: "patient".into(),
+            patient_id: Some(patient.into()),
+            username: None,
+        });
+        session
+    }
+
+    /// Syncs `count` notes of 4,000 characters (4 kB each) to a server taking bodies of at
+    /// most `limit` bytes; returns the pushes it took and how many it refused.
+    fn sync_long_notes(count: usize, limit: usize) -> (Vec<(usize, usize)>, usize) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
-        for n in 0..300 {
+        for n in 0..count {
             let text = format!("{n:04}{}", "x".repeat(3996));
             store
                 .record(datetime!(2026-11-22 08:00 UTC), note(&text))
@@ -455,38 +479,73 @@ mod tests {
         let server = Arc::new(BodyLimited {
             limit,
             taken: Default::default(),
+            refused: Default::default(),
         });
-        let session = Session::new("http://server.invalid", server.clone());
-        session.restore(Tokens {
-            access_token: "token".into(),
-            refresh_token: "refresh".into(),
-            access_expires_at: u64::MAX / 2,
-            user_id: "u".into(),
-            role: "patient".into(),
-            patient_id: None,
-            username: None,
-        });
+        let session = logged_in(server.clone(), "p1");
         let report = sync(&store, &session, &SyncOptions::default()).unwrap();
-        assert_eq!((report.pushed, report.rejected), (300, 0));
+        assert_eq!((report.pushed, report.rejected), (count, 0));
         assert_eq!(store.pending_count(), 0);
-        server.taken.lock().unwrap().clone()
+        let taken = server.taken.lock().unwrap().clone();
+        assert_eq!(taken.iter().map(|(_, n)| n).sum::<usize>(), count);
+        (
+            taken,
+            server.refused.load(std::sync::atomic::Ordering::SeqCst),
+        )
     }
 
     #[test]
     fn pushes_are_cut_to_the_body_limit() {
-        let taken = sync_long_notes(MAX_PUSH_BYTES);
+        let (taken, refused) = sync_long_notes(300, MAX_PUSH_BYTES);
+        assert_eq!(refused, 0, "a push over the limit was sent");
         assert!(taken.len() >= 2, "{taken:?}");
-        assert!(taken.iter().all(|(bytes, _)| *bytes <= MAX_PUSH_BYTES));
         // Cut by size, not by count: the first push is nearly full.
         assert!(taken[0].0 > MAX_PUSH_BYTES - 5_000, "{taken:?}");
-        assert_eq!(taken.iter().map(|(_, n)| n).sum::<usize>(), 300);
     }
 
     #[test]
     fn a_server_with_a_smaller_body_limit_gets_smaller_pushes() {
-        let taken = sync_long_notes(150_000);
-        assert!(taken.iter().all(|(bytes, _)| *bytes <= 150_000));
-        assert_eq!(taken.iter().map(|(_, n)| n).sum::<usize>(), 300);
+        // About 36 notes fit a push: far more rounds than full pushes of 500 would need.
+        let (taken, refused) = sync_long_notes(700, 150_000);
+        assert!(taken.len() >= 700 / 40, "{taken:?}");
+        assert!(refused > 0 && refused < 10, "{refused} pushes refused");
+    }
+
+    #[test]
+    fn a_diary_does_not_sync_under_another_patients_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+        let server = Arc::new(BodyLimited {
+            limit: MAX_PUSH_BYTES,
+            taken: Default::default(),
+            refused: Default::default(),
+        });
+        store
+            .record(datetime!(2026-11-22 08:00 UTC), pain(3))
+            .unwrap();
+        sync(
+            &store,
+            &logged_in(server.clone(), "p1"),
+            &SyncOptions::default(),
+        )
+        .unwrap();
+        store
+            .record(datetime!(2026-11-22 09:00 UTC), pain(4))
+            .unwrap();
+        let other = sync(
+            &store,
+            &logged_in(server.clone(), "p2"),
+            &SyncOptions::default(),
+        );
+        assert!(matches!(other, Err(SyncError::OtherPatient)), "{other:?}");
+        assert_eq!(server.taken.lock().unwrap().len(), 1, "pushed under p2");
+        assert_eq!(store.pending_count(), 1);
+        sync(
+            &store,
+            &logged_in(server.clone(), "p1"),
+            &SyncOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(store.pending_count(), 0);
     }
 
     #[test]

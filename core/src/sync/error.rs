@@ -35,6 +35,11 @@ pub enum SyncError {
         /// How long the server asked us to wait, if it did.
         retry_after: Option<Duration>,
     },
+    /// The diary belongs to another patient than the one logged in: it must not sync under
+    /// this login (it would hand that patient's entries to this account). Open a new diary
+    /// for this login.
+    #[error("this diary belongs to another patient's login; open a new diary for this login")]
+    OtherPatient,
     /// The answer did not have the shape of the protocol.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
