@@ -48,11 +48,13 @@ pub struct DateRange {
     pub to: Option<String>,
 }
 
-/// `?days=7..730`.
+/// `?days=7..730`. Read as text and parsed by the handler, so that a bad value is a 422
+/// naming `days`; documented as the integer it must be.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrendQuery {
     /// Days of the series, ending today (7 to 730, default 90).
+    #[param(value_type = Option<u32>, minimum = 7, maximum = 730)]
     pub days: Option<String>,
 }
 

@@ -1,0 +1,84 @@
+//! `/openapi.json` says what the server does: every route taking a body documents the
+//! server-wide 413 (and really answers it), and query parameters parsed by hand are typed
+//! as the integers they must be, with their bounds.
+
+use serde_json::Value;
+use taperlog_core::summary::{MAX_TREND_DAYS, MIN_TREND_DAYS};
+use taperlog_server::http::MAX_BODY_BYTES;
+use taperlog_server::routes::admin::MAX_AUDIT_RECORDS;
+use taperlog_tests::{TestServer, get, request};
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The query parameter `name` of `GET path`.
+fn query_param<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .and_then(|params| params.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no parameter {name} on {path}"))
+}
+
+#[test]
+fn every_route_with_a_body_documents_and_answers_the_413() {
+    let server = TestServer::start();
+    let doc = get(&server.url("/openapi.json"), None).body;
+    let big = Value::String("x".repeat(MAX_BODY_BYTES + 1024));
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let operation = &item[method];
+            if operation["requestBody"].is_null() {
+                continue;
+            }
+            let documented = &operation["responses"]["413"];
+            assert!(
+                documented["content"]["application/json"]["schema"]["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with("/ErrorBody")),
+                "{method} {path}: {documented}"
+            );
+            let concrete = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+            let reply = request(
+                &method.to_uppercase(),
+                &server.url(&concrete),
+                server.admin.token(),
+                Some(&big),
+            );
+            assert_eq!(reply.status, 413, "{method} {path}");
+            assert_eq!(
+                reply.error_code(),
+                Some("payload_too_large"),
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    // Login, refresh, logout, enrol, password, three admin routes, create and change a
+    // patient, push.
+    assert!(checked >= 11, "{checked}");
+}
+
+#[test]
+fn hand_parsed_query_parameters_are_documented_as_bounded_integers() {
+    let server = TestServer::start();
+    let doc = get(&server.url("/openapi.json"), None).body;
+    let days = &query_param(&doc, "/v1/patients/{id}/trends", "days")["schema"];
+    assert_eq!(days["type"], "integer", "{days}");
+    assert_eq!(days["minimum"], MIN_TREND_DAYS, "{days}");
+    assert_eq!(days["maximum"], MAX_TREND_DAYS, "{days}");
+    let limit = &query_param(&doc, "/v1/admin/audit", "limit")["schema"];
+    assert_eq!(limit["type"], "integer", "{limit}");
+    assert_eq!(limit["minimum"], 1, "{limit}");
+    assert_eq!(limit["maximum"], MAX_AUDIT_RECORDS, "{limit}");
+    let patient = &query_param(&doc, "/v1/admin/audit", "patient_id")["schema"];
+    assert_eq!(patient["format"], "uuid", "{patient}");
+    for (path, name) in [
+        ("/v1/patients/{id}/trends", "days"),
+        ("/v1/admin/audit", "limit"),
+    ] {
+        let required = query_param(&doc, path, name)["required"].as_bool();
+        assert_ne!(required, Some(true), "{path} {name}");
+    }
+}
