@@ -17,7 +17,9 @@ use std::sync::Mutex;
 
 pub use audit::{AuditBreak, AuditEvent, AuditFilter, AuditRecord, GENESIS_HASH};
 pub use care_teams::CareTeamRecord;
-pub use diary::{ChangeOutcome, ChangePage, PatientActivity, PushToApply, greatest_rev};
+pub use diary::{
+    ChangeOutcome, ChangePage, LogPosition, PatientActivity, PushToApply, greatest_rev,
+};
 pub use enrolment::{EnrollmentRecord, RedeemOutcome};
 pub use patients::{PatientRecord, Sex};
 pub use tokens::{FamilyRecord, RefreshRecord, RotateOutcome};

@@ -286,10 +286,7 @@ impl SyncService {
             return Err(SyncError::CursorNotInLog);
         }
         self.commit.barrier(&self.store).await?;
-        let next = match page.last_id {
-            Some(id) => Cursor::at(page.last_seq, Some(id)),
-            None => Cursor::at(page.last_seq, at_cursor),
-        };
+        let next = Cursor::at(page.last_seq, page.last_position.or(at_cursor));
         Ok(PullResponse {
             changes: page.changes,
             cursor: next.text(),

@@ -12,8 +12,9 @@ use uuid::Uuid;
 use super::super::codec::{decode, encode};
 use super::super::{ServerStore, StoreError};
 use super::keys::{
-    CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, SUMMARY, change_key, day_key,
-    decode_entry, encode_entry, encode_log, entry_key, kind_name, patient_key, rev_of_entry,
+    CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, SUMMARY, chain_digest,
+    change_key, day_key, decode_entry, encode_entry, encode_log, entry_key, kind_name, patient_key,
+    rev_of_entry,
 };
 use super::staging::{Layer, View};
 use super::{ChangeOutcome, PatientState, PushToApply};
@@ -28,8 +29,9 @@ struct PushApply<'a> {
     days: BTreeMap<Date, BTreeMap<EntryId, DayContribution>>,
     /// The patient's state, once read.
     state: Option<PatientState>,
-    /// The sequence number of this push's first applied change, and the applied ids in order.
-    log: Option<(u64, Vec<EntryId>)>,
+    /// The sequence number of this push's first applied change, and the applied ids in order
+    /// with the log's digest at each.
+    log: Option<(u64, Vec<(EntryId, u64)>)>,
 }
 
 impl PushApply<'_> {
@@ -48,10 +50,13 @@ impl PushApply<'_> {
         Ok(self.state.insert(state))
     }
 
-    fn next_seq(&mut self) -> Result<u64, StoreError> {
+    /// Gives `change` the next position of the change log: its sequence number, and the
+    /// log's digest there.
+    fn next_position(&mut self, change: &Entry) -> Result<(u64, u64), StoreError> {
         let state = self.state()?;
         state.last_seq += 1;
-        Ok(state.last_seq)
+        state.log_digest = chain_digest(state.log_digest, change.id, &change.rev);
+        Ok((state.last_seq, state.log_digest))
     }
 
     fn day(&mut self, date: Date) -> Result<&mut BTreeMap<EntryId, DayContribution>, StoreError> {
@@ -86,11 +91,11 @@ impl PushApply<'_> {
             Some((_, old)) if old.rev > change.rev => return Ok(ChangeOutcome::Superseded),
             _ => {}
         }
-        let seq = self.next_seq()?;
+        let (seq, digest) = self.next_position(change)?;
         self.log
             .get_or_insert_with(|| (seq, Vec::new()))
             .1
-            .push(change.id);
+            .push((change.id, digest));
         self.view.own.insert(
             entry_key(self.patient, change.id),
             encode_entry(seq, change)?,

@@ -2,6 +2,7 @@
 //! the one greatest-rev record) the patient id, so that one `apply_batch` writes a whole group of pushes atomically (sled
 //! batches are atomic within one tree) and a patient's records of a kind sort together.
 
+use sha2::{Digest, Sha256};
 use taperlog_core::model::{Entry, EntryId, Stamp};
 use time::Date;
 use uuid::Uuid;
@@ -116,22 +117,71 @@ pub(super) fn u64_of(bytes: &[u8]) -> Result<u64, StoreError> {
         })
 }
 
-/// A change-log record: the format version, then 16 bytes per entry id.
-pub(super) fn encode_log(ids: &[EntryId]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(1 + 16 * ids.len());
-    bytes.push(FORMAT_VERSION);
-    for id in ids {
+/// The change-log record format with the log's digest at each position (records of
+/// [`FORMAT_VERSION`] hold the entry ids alone, and are still read).
+const LOG_FORMAT_CHAINED: u8 = 2;
+
+/// One position of a patient's change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The entry changed there.
+    pub id: EntryId,
+    /// The log's digest up to and including this position ([`chain_digest`]); none in
+    /// records written before digests.
+    pub digest: Option<u64>,
+}
+
+/// The log's digest after a change of `id` to `rev`, following the digest `previous` of the
+/// position before (0 at the start). A pull cursor carries it: a log restored from an
+/// earlier backup and grown again differs from the one the device read at some position up
+/// to the cursor's, and so does the digest at the cursor's.
+pub(crate) fn chain_digest(previous: u64, id: EntryId, rev: &Stamp) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(previous.to_be_bytes());
+    hasher.update(id.as_bytes());
+    hasher.update(rev.millis().to_be_bytes());
+    hasher.update(rev.counter().to_be_bytes());
+    hasher.update(rev.device().as_str().as_bytes());
+    let hash = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// A change-log record: the format, then per position the entry id (16 bytes) and the
+/// log's digest there (8 bytes).
+pub(super) fn encode_log(positions: &[(EntryId, u64)]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + 24 * positions.len());
+    bytes.push(LOG_FORMAT_CHAINED);
+    for (id, digest) in positions {
         bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(&digest.to_be_bytes());
     }
     bytes
 }
 
-/// Reads a record written by [`encode_log`].
-pub(super) fn decode_log(bytes: &[u8]) -> Result<Vec<EntryId>, StoreError> {
+/// Reads a record written by [`encode_log`], or one of ids alone ([`FORMAT_VERSION`]).
+pub(super) fn decode_log(bytes: &[u8]) -> Result<Vec<LogPosition>, StoreError> {
+    let id_of = |bytes: &[u8]| Uuid::from_slice(bytes).unwrap_or_default();
     match bytes.split_first() {
         Some((&FORMAT_VERSION, ids)) if ids.len() % 16 == 0 => Ok(ids
             .chunks_exact(16)
-            .filter_map(|id| Uuid::from_slice(id).ok())
+            .map(|id| LogPosition {
+                id: id_of(id),
+                digest: None,
+            })
+            .collect()),
+        Some((&LOG_FORMAT_CHAINED, positions)) if positions.len() % 24 == 0 => Ok(positions
+            .chunks_exact(24)
+            .map(|position| {
+                let (id, digest) = position.split_at(16);
+                let mut digest_bytes = [0u8; 8];
+                digest_bytes.copy_from_slice(digest);
+                LogPosition {
+                    id: id_of(id),
+                    digest: Some(u64::from_be_bytes(digest_bytes)),
+                }
+            })
             .collect()),
         _ => Err(StoreError::Format {
             tree: kind_name(CHANGE),
@@ -216,12 +266,27 @@ mod tests {
 
     #[test]
     fn records_read_back_and_unknown_formats_are_refused() {
-        let ids = [Uuid::now_v7(), Uuid::now_v7()];
-        assert_eq!(decode_log(&encode_log(&ids)).unwrap(), ids);
-        let mut newer = encode_log(&ids);
-        newer[0] = FORMAT_VERSION + 1;
+        let positions = [(Uuid::now_v7(), 7), (Uuid::now_v7(), u64::MAX)];
+        let read: Vec<(EntryId, Option<u64>)> = decode_log(&encode_log(&positions))
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.id, p.digest))
+            .collect();
+        assert_eq!(read, positions.map(|(id, d)| (id, Some(d))));
+        // Records of ids alone, before digests.
+        let mut plain = vec![FORMAT_VERSION];
+        plain.extend_from_slice(positions[0].0.as_bytes());
+        assert_eq!(
+            decode_log(&plain).unwrap(),
+            [LogPosition {
+                id: positions[0].0,
+                digest: None
+            }]
+        );
+        let mut newer = encode_log(&positions);
+        newer[0] = LOG_FORMAT_CHAINED + 1;
         assert!(decode_log(&newer).is_err());
-        assert!(decode_log(&encode_log(&ids)[..20]).is_err());
+        assert!(decode_log(&encode_log(&positions)[..20]).is_err());
         assert!(decode_entry(&[]).is_err());
         assert!(decode_entry(&[FORMAT_VERSION, 0, 0]).is_err());
     }

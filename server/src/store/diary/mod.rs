@@ -10,11 +10,13 @@
 
 mod apply;
 mod keys;
+
+pub use keys::LogPosition;
 mod read;
 mod staging;
 
 use serde::{Deserialize, Serialize};
-use taperlog_core::model::{Entry, EntryId, Stamp};
+use taperlog_core::model::{Entry, Stamp};
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
@@ -98,6 +100,10 @@ struct PatientState {
     latest_offset_seconds: Option<i32>,
     /// When a device of the patient last pushed or pulled, in Unix milliseconds.
     last_sync_millis: Option<i64>,
+    /// The change log's digest at `last_seq` (`keys::chain_digest`; 0 before the first
+    /// change, and for a log begun before digests until its next change).
+    #[serde(default)]
+    log_digest: u64,
 }
 
 impl PatientState {
@@ -128,8 +134,8 @@ pub struct ChangePage {
     pub last_seq: u64,
     /// Whether more changes follow.
     pub more: bool,
-    /// The entry id at `last_seq` in the change log, when the page moved past the cursor.
-    pub last_id: Option<EntryId>,
+    /// The change log's position `last_seq`, when the page moved past the cursor.
+    pub last_position: Option<LogPosition>,
     /// The patient's last sequence number when the page was read: a cursor beyond it was
     /// not given by this change log as it is now (see [`ServerStore::changes_after`]).
     pub log_end: u64,

@@ -14,7 +14,7 @@ use super::keys::{
     CHANGE, CONTRIBUTIONS, ENTRY, REST, SUMMARY, change_key, date_of_key, day_key, decode_entry,
     decode_log, entry_key, kind_name, patient_key, u64_of,
 };
-use super::{ChangePage, PatientActivity};
+use super::{ChangePage, LogPosition, PatientActivity};
 
 /// One day's contributions by entry.
 type DayRecord = BTreeMap<EntryId, DayContribution>;
@@ -60,7 +60,7 @@ impl ServerStore {
             changes: Vec::new(),
             last_seq: after,
             more: false,
-            last_id: None,
+            last_position: None,
             log_end: last,
         };
         if wanted > last {
@@ -77,7 +77,8 @@ impl ServerStore {
         'records: for item in tree.range(start..=change_key(patient, last)) {
             let (key, bytes) = item?;
             let first = u64_of(&key[REST..])?;
-            for (seq, id) in (first..).zip(decode_log(&bytes)?) {
+            for (seq, position) in (first..).zip(decode_log(&bytes)?) {
+                let id = position.id;
                 if seq < wanted {
                     continue;
                 }
@@ -96,16 +97,16 @@ impl ServerStore {
                     }
                 }
                 page.last_seq = seq;
-                page.last_id = Some(id);
+                page.last_position = Some(position);
             }
         }
         Ok(page)
     }
 
-    /// The entry id at position `seq` of the patient's change log (none beyond its end).
-    /// Positions are never rewritten (pointers that went stale stay in place), so a position
-    /// names the same change for as long as the log is this one.
-    pub fn change_at(&self, patient: Uuid, seq: u64) -> Result<Option<EntryId>, StoreError> {
+    /// Position `seq` of the patient's change log (none beyond its end). Positions are never
+    /// rewritten (pointers that went stale stay in place), so a position and its digest stay
+    /// the same for as long as the log is this one.
+    pub fn change_at(&self, patient: Uuid, seq: u64) -> Result<Option<LogPosition>, StoreError> {
         let Some(item) = self
             .trees
             .diary
@@ -116,11 +117,11 @@ impl ServerStore {
         };
         let (key, bytes) = item?;
         let first = u64_of(&key[REST..])?;
-        let ids = decode_log(&bytes)?;
+        let positions = decode_log(&bytes)?;
         Ok(seq
             .checked_sub(first)
             .and_then(|offset| usize::try_from(offset).ok())
-            .and_then(|offset| ids.get(offset).copied()))
+            .and_then(|offset| positions.get(offset).copied()))
     }
 
     /// The patient's live entries whose local day lies in `from..=to`, by time.
