@@ -48,7 +48,9 @@ pub enum SyncError {
 pub struct PullQuery {
     /// The cursor of the previous pull; from the beginning without it.
     pub since: Option<String>,
-    /// Changes per page, 1 to 1000 (default 500).
+    /// Changes per page, 1 to 1000 (default 500). Read as text, so that a bad value gets an
+    /// error naming `limit`; documented as the integer it must be.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
