@@ -39,6 +39,16 @@ pub enum AppError {
     /// 408 `request_timeout`.
     #[error("the request took too long")]
     RequestTimeout,
+    /// 400 `bad_request`: the request could not be read as HTTP (hyper answers it before any
+    /// handler; see `http::parse_errors`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 414 `uri_too_long`: the request line is longer than the server reads.
+    #[error("the URI is longer than {0} bytes")]
+    UriTooLong(usize),
+    /// 431 `headers_too_large`: too many or too large request headers.
+    #[error("the request headers are too many or too large")]
+    HeadersTooLarge,
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited {
@@ -70,6 +80,12 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             AppError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            AppError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -95,10 +111,11 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = match &self {
+impl AppError {
+    /// The JSON body of this error (an internal error's detail is logged, never sent).
+    pub fn body(&self) -> ErrorBody {
+        let (_, code) = self.status_and_code();
+        let message = match self {
             AppError::Internal(detail) => {
                 tracing::error!(detail = %detail, "internal error");
                 "internal error".to_string()
@@ -108,18 +125,24 @@ impl IntoResponse for AppError {
         };
         // API.md makes `field` optional: an error about the whole request names none,
         // rather than an empty one.
-        let field = match &self {
+        let field = match self {
             AppError::Validation { field, .. } if !field.is_empty() => Some(field.clone()),
             _ => None,
         };
-        let body = ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 code: code.to_string(),
                 message,
                 field,
             },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        let mut response = (status, axum::Json(self.body())).into_response();
         if let AppError::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -15,6 +15,7 @@ pub mod demo_diary;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod path;
 pub mod query;
 pub mod role;
 pub mod routes;

@@ -81,3 +81,74 @@ fn an_error_about_no_field_leaves_field_out_and_a_duplicated_key_is_named() {
     assert_eq!(json["error"]["field"], "username", "{body}");
     assert_eq!(get(&server.url("/healthz"), None).status, 200);
 }
+
+#[test]
+fn requests_hyper_cannot_parse_get_the_json_error_body() {
+    let server = TestServer::start();
+    let long_query = format!(
+        "GET /v1/sync/pull?since={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("x-h{i}: {i}\r\n"))
+            .collect::<String>()
+    );
+    let cases: [(&str, Vec<u8>, u16, &str); 5] = [
+        ("100 KB query string", long_query.into_bytes(), 414, "uri_too_long"),
+        ("200 headers", many_headers.into_bytes(), 431, "headers_too_large"),
+        (
+            "garbage request line",
+            b"NOT HTTP AT ALL\r\n\r\n".to_vec(),
+            400,
+            "bad_request",
+        ),
+        (
+            "bad header name",
+            b"GET /healthz HTTP/1.1\r\nhost: x\r\nbad header: y\r\n\r\n".to_vec(),
+            400,
+            "bad_request",
+        ),
+        (
+            "two content lengths",
+            b"POST /v1/auth/login HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}"
+                .to_vec(),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (what, raw, status, code) in cases {
+        let (got, headers, body) = exchange(&server, &raw);
+        assert_eq!(got, status, "{what}: {body}");
+        assert_error_body(&headers, &body, code, what);
+    }
+    // The server is fine afterwards, and ordinary answers are untouched.
+    let health = get(&server.url("/healthz"), None);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "ok");
+}
+
+#[test]
+fn a_path_that_is_not_utf8_gets_the_json_error_body() {
+    let server = TestServer::start();
+    let token = server.admin.access_token.clone();
+    for path in [
+        "/v1/patients/%FF",
+        "/v1/patients/%FF/entries",
+        "/v1/admin/care-teams/%C3%28/members",
+    ] {
+        let method = if path.ends_with("members") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        let (status, headers, body) = exchange(&server, raw.as_bytes());
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_error_body(&headers, &body, "not_found", path);
+    }
+}

@@ -1,10 +1,12 @@
 //! The HTTP layer: the accept loop (with a header-read timeout) and the middleware stack.
 
 mod limits;
+mod parse_errors;
 mod serve;
 mod trace;
 
 pub use limits::{MAX_BODY_BYTES, MAX_DRAIN_BYTES, REQUEST_TIMEOUT};
+pub use parse_errors::{JsonParseErrors, MAX_URI_BYTES};
 pub use serve::{HEADER_READ_TIMEOUT, SHUTDOWN_GRACE, serve};
 
 use axum::Router;

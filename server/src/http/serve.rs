@@ -53,7 +53,9 @@ pub async fn serve(
                     request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     app.clone().oneshot(request)
                 });
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                // hyper's own answers to unparsable requests get the JSON error body.
+                let io = TokioIo::new(super::JsonParseErrors::new(stream));
+                let connection = builder.serve_connection(io, service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {

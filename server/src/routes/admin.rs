@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -15,6 +15,7 @@ use crate::audit::{self, Entry};
 use crate::auth::{Caller, PasswordHasher, debug_redacted};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
+use crate::path::AppPath;
 use crate::query::AppQuery;
 use crate::role::Role;
 use crate::routes::auth::check_username;
@@ -233,7 +234,7 @@ pub async fn create_care_team(
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<StatusCode, AppError> {
     caller.require(&[Role::Admin])?;

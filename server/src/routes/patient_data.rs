@@ -3,7 +3,7 @@
 //! except `/entries`, which returns them. Every read by someone else is audited.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use taperlog_core::model::Entry;
 use taperlog_core::summary::{
@@ -18,6 +18,7 @@ use crate::access::readable_patient;
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
+use crate::path::AppPath;
 use crate::query::AppQuery;
 use crate::routes::patients::parse_patient_id;
 use crate::state::AppState;
@@ -124,7 +125,7 @@ async fn read_range(
 pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppQuery(range): AppQuery<DateRange>,
 ) -> Result<Json<Vec<Entry>>, AppError> {
     let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "entries.read").await?;
@@ -144,7 +145,7 @@ pub async fn entries(
 pub async fn daily(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppQuery(range): AppQuery<DateRange>,
 ) -> Result<Json<Vec<DailySummary>>, AppError> {
     let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "daily.read").await?;
@@ -177,7 +178,7 @@ pub fn trends_of(state: &AppState, patient: &PatientRecord, days: u32) -> Result
 pub async fn patient_trends(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<TrendQuery>,
 ) -> Result<Json<Trends>, AppError> {
     let patient_id = parse_patient_id(&id)?;

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::{Date, Duration, OffsetDateTime};
@@ -15,6 +15,7 @@ use crate::audit::{self, Entry};
 use crate::auth::{Caller, new_enrollment_code, token_hash};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
+use crate::path::AppPath;
 use crate::role::Role;
 use crate::routes::auth::expiry_after;
 use crate::routes::patient_overview::{DiaryOverview, diary_overview};
@@ -382,7 +383,7 @@ pub async fn list_patients(
 pub async fn get_patient(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<PatientView>, AppError> {
     let patient_id = parse_patient_id(&id)?;
     let patient = readable_patient(&state, &caller, patient_id).await?;
@@ -416,7 +417,7 @@ pub fn parse_patient_id(text: &str) -> Result<Uuid, AppError> {
 pub async fn update_patient(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<PatientView>, AppError> {
     let patient_id = parse_patient_id(&id)?;
@@ -530,7 +531,7 @@ fn audit_change(caller: &Caller, before: &PatientRecord, after: &PatientRecord) 
 pub async fn new_enrollment_code_for(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<(StatusCode, Json<CreatedPatient>), AppError> {
     let patient_id = parse_patient_id(&id)?;
     let patient = writable_patient(&state, &caller, patient_id).await?;
