@@ -3,10 +3,32 @@
 //! back the changes it had acknowledged and lost.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use taperlog_core::model::Entry;
-use taperlog_tests::devices::{Device, TEST_RETRY, assert_converged, oxycodone, pain};
+use taperlog_core::sync::{
+    HttpRequest, HttpResponse, HttpTransport, Session, SyncOptions, TransportError, UreqTransport,
+    sync,
+};
+use taperlog_tests::devices::{
+    Device, TEST_RETRY, assert_converged, oxycodone, pain, server_changes,
+};
 use taperlog_tests::{TEST_PASSWORD, TestOptions, TestServer, get};
+
+/// The phone's network, lost for every pull: a push goes through and is acknowledged, the
+/// pull after it never arrives.
+struct PullsLost(UreqTransport);
+
+impl HttpTransport for PullsLost {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        if request.method == "GET" {
+            return Err(TransportError {
+                message: "network lost".into(),
+            });
+        }
+        self.0.send(request)
+    }
+}
 
 /// Copies a stopped server's data directory, as a file-level backup does.
 fn copy_dir(from: &Path, to: &Path) {
@@ -101,6 +123,59 @@ fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
     );
     assert_eq!(entries.status, 200, "{}", entries.text);
     assert_eq!(entries.body.as_array().unwrap().len(), converged.len());
+}
+
+#[test]
+fn a_change_acknowledged_after_the_last_pull_is_given_back_too() {
+    let data = tempfile::tempdir().unwrap();
+    let (live, backup) = (data.path().join("server"), data.path().join("backup"));
+    let options = || TestOptions {
+        data_dir: Some(live.clone()),
+        ..TestOptions::default()
+    };
+    let mut server = TestServer::start_with(options());
+    server.admin = server.login(&server.admin.username.clone(), TEST_PASSWORD);
+    let team = server.create_care_team("restore team");
+    let clinician = server.create_clinician(team);
+    let (_, code) = server.create_patient(&clinician, team);
+    let mut phone = Device::new("phone-c", &server.base_url);
+    phone
+        .session
+        .enroll(&code, TEST_PASSWORD, Some("phone-c"))
+        .unwrap();
+    phone.record(pain(2));
+    phone.record(pain(3));
+    phone.sync();
+
+    server.stop().unwrap();
+    copy_dir(&live, &backup);
+    let server = TestServer::start_with(options());
+    phone.reconnect(&server.base_url, TEST_RETRY);
+
+    // Acknowledged after the backup, but the pull after it is lost: the phone's cursor
+    // still points inside what the backup holds.
+    let dose = phone.record(oxycodone(10.0));
+    let cut = Session::new(
+        &server.base_url,
+        Arc::new(PullsLost(UreqTransport::default())),
+    )
+    .with_retry(TEST_RETRY);
+    cut.restore(phone.session.tokens().unwrap());
+    let cursor = phone.store.cursor().unwrap();
+    assert!(sync(&phone.store, &cut, &SyncOptions::default()).is_err());
+    assert_eq!(phone.store.pending_count(), 0, "the push was acknowledged");
+    assert_eq!(phone.store.cursor().unwrap(), cursor);
+
+    server.stop().unwrap();
+    std::fs::remove_dir_all(&live).unwrap();
+    copy_dir(&backup, &live);
+    let server = TestServer::start_with(options());
+    phone.reconnect(&server.base_url, TEST_RETRY);
+    assert!(!server_changes(&phone.session).contains_key(&dose.id));
+    let report = phone.sync();
+    assert!(report.resent >= 1, "{report:?}");
+    assert!(server_changes(&phone.session).contains_key(&dose.id));
+    assert_converged(&[phone]);
 }
 
 #[test]

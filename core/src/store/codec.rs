@@ -34,6 +34,8 @@ pub(crate) const META_FORMAT: &[u8] = b"format_version";
 pub(crate) const META_DEVICE: &[u8] = b"device_id";
 pub(crate) const META_CLOCK: &[u8] = b"clock";
 pub(crate) const META_CURSOR: &[u8] = b"cursor";
+/// The log position of the server's last push answer (`PushResponse::log_position`).
+pub(crate) const META_ACKED: &[u8] = b"acked_position";
 /// The patient whose diary this is, from the first sync's login.
 pub(crate) const META_PATIENT: &[u8] = b"patient";
 /// The greatest stamp received from the server (`server_hlc`, pulled revs): a clock moved

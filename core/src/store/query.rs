@@ -70,6 +70,14 @@ impl DeviceStore {
             None => Ok(None),
         }
     }
+
+    /// Where the server's change log stood at its last push answer (opaque), if it said.
+    pub fn acked_position(&self) -> StoreResult<Option<String>> {
+        match self.trees.meta.get(codec::META_ACKED)? {
+            Some(value) => codec::decode_text(&value).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Refuses a backwards range or one longer than [`MAX_RANGE_DAYS`].

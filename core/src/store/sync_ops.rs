@@ -61,12 +61,27 @@ impl DeviceStore {
     /// the acknowledged rev, so an edit made during the push stays pending. Returns how many
     /// items left the outbox. Durable on return.
     pub fn acknowledge(&self, accepted: &[(EntryId, Stamp)]) -> StoreResult<usize> {
+        self.acknowledge_at(accepted, None)
+    }
+
+    /// [`DeviceStore::acknowledge`], keeping in the same step where the server's change log
+    /// stood once it had them (`log_position`, opaque): the pulls send it back, so that a
+    /// server restored from a backup that lost them says so. Durable on return.
+    pub fn acknowledge_at(
+        &self,
+        accepted: &[(EntryId, Stamp)],
+        log_position: Option<&str>,
+    ) -> StoreResult<usize> {
+        let position = log_position.map(codec::encode_text);
         let removed = self.trees.transact(|tx| {
             let mut removed = 0;
             for (id, rev) in accepted {
                 if tx.dequeue(id, rev)? {
                     removed += 1;
                 }
+            }
+            if let Some(position) = &position {
+                tx.meta.insert(codec::META_ACKED, position.clone())?;
             }
             Ok(removed)
         })?;
@@ -250,7 +265,7 @@ impl DeviceStore {
 
     /// Queues the current revision of every entry this device holds (its own and pulled
     /// ones, deletions included) to be pushed again, and forgets the pull cursor, in one
-    /// transaction; durable on return. Returns how many revisions were queued that were not
+    /// transaction (with the last acknowledged log position); durable on return. Returns how many revisions were queued that were not
     /// already.
     ///
     /// For a server that lost changes it had acknowledged: restored from an earlier backup,
@@ -278,6 +293,7 @@ impl DeviceStore {
                 queued += 1;
             }
             tx.meta.remove(codec::META_CURSOR)?;
+            tx.meta.remove(codec::META_ACKED)?;
             Ok(queued)
         })?;
         self.flush()?;

@@ -67,7 +67,8 @@ fn resend_all_queues_every_revision_but_rejected_ones_and_forgets_the_cursor() {
         .iter()
         .map(|e| (e.id, e.rev.clone()))
         .collect();
-    store.acknowledge(&pushed).unwrap();
+    store.acknowledge_at(&pushed, Some("3-0123")).unwrap();
+    assert_eq!(store.acked_position().unwrap().as_deref(), Some("3-0123"));
     store
         .reject(refused.id, &refused.rev, "validation_failed", "no", None)
         .unwrap();
@@ -87,6 +88,7 @@ fn resend_all_queues_every_revision_but_rejected_ones_and_forgets_the_cursor() {
     assert_eq!(pending, expected);
     assert_eq!(store.pending_count(), 4);
     assert_eq!(store.cursor().unwrap(), None);
+    assert_eq!(store.acked_position().unwrap(), None);
     assert_eq!(store.rejected().unwrap().len(), 1);
     // Again: nothing new to queue.
     assert_eq!(store.resend_all().unwrap(), 0);

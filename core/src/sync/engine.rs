@@ -110,7 +110,8 @@ impl Run<'_> {
             .iter()
             .map(|a| (a.id, a.rev.clone()))
             .collect();
-        self.store.acknowledge(&accepted)?;
+        self.store
+            .acknowledge_at(&accepted, answer.log_position.as_deref())?;
         self.report.pushed += accepted.len();
         let mut settled = accepted.len();
         for refusal in &answer.rejected {
@@ -196,18 +197,21 @@ impl Run<'_> {
     fn pull_all(&mut self, limit: usize) -> Result<(), SyncError> {
         loop {
             let cursor = self.store.cursor()?;
-            let path = match &cursor {
-                Some(cursor) => {
-                    format!("/v1/sync/pull?since={}&limit={limit}", encode_query(cursor))
-                }
-                None => format!("/v1/sync/pull?limit={limit}"),
-            };
+            let acked = self.store.acked_position()?;
+            let mut path = format!("/v1/sync/pull?limit={limit}");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&since={}", encode_query(cursor)));
+            }
+            if let Some(acked) = &acked {
+                path.push_str(&format!("&acked={}", encode_query(acked)));
+            }
             let answer: PullResponse = match self.session.call("GET", &path, Vec::new()) {
-                // The server's change log ends before this device's cursor: it was restored
-                // from an earlier backup and lost changes it had acknowledged. It gets back
-                // all this device holds, and its log is read again from the beginning.
+                // The server's change log is not the one this device read or was
+                // acknowledged by: it was restored from an earlier backup and lost changes it
+                // had acknowledged. It gets back all this device holds, and its log is read
+                // again from the beginning.
                 Err(SyncError::Server { status: 409, .. })
-                    if cursor.is_some() && !self.resent_all =>
+                    if (cursor.is_some() || acked.is_some()) && !self.resent_all =>
                 {
                     self.report.resent += self.store.resend_all()?;
                     self.resent_all = true;

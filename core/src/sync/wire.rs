@@ -81,6 +81,12 @@ pub struct PushResponse {
     pub rejected: Vec<Rejected>,
     /// The server's clock, to merge into the device's.
     pub server_hlc: Stamp,
+    /// Where the patient's change log stood once the accepted changes were in it (opaque).
+    /// The device sends the latest one back as `acked` on its pulls, so that a server
+    /// restored from a backup older than the changes it acknowledged says so (409), even
+    /// when the device's cursor is older still.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_position: Option<String>,
 }
 
 /// The answer to `GET /v1/sync/pull`.

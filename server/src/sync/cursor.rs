@@ -31,7 +31,12 @@ impl Cursor {
 
     /// Reads a `since` this server gave.
     pub fn parse(text: &str) -> Result<Cursor, ValidationError> {
-        let invalid = || ValidationError::new("since", "is not a cursor this server gave");
+        Cursor::parse_field(text, "since")
+    }
+
+    /// Reads a position this server gave, as the query parameter `field`.
+    pub fn parse_field(text: &str, field: &str) -> Result<Cursor, ValidationError> {
+        let invalid = || ValidationError::new(field, "is not a log position this server gave");
         let (seq, digest) = match text.split_once('-') {
             Some((seq, digest)) if digest.len() == 16 => (
                 seq,
@@ -53,6 +58,11 @@ impl Cursor {
             seq,
             digest: position.and_then(|p| p.digest),
         }
+    }
+
+    /// The end of a log whose last sequence number is `seq`, with the log's digest there.
+    pub fn end(seq: u64, digest: Option<u64>) -> Cursor {
+        Cursor { seq, digest }
     }
 
     /// Whether the change log holding `position` at this cursor's sequence number (none:

@@ -48,6 +48,10 @@ pub enum SyncError {
 pub struct PullQuery {
     /// The cursor of the previous pull; from the beginning without it.
     pub since: Option<String>,
+    /// The `log_position` of the last push this device had acknowledged: a log that does not
+    /// hold it any more (restored from an earlier backup) answers 409 even where the cursor
+    /// is older than what was lost.
+    pub acked: Option<String>,
     /// Changes per page, 1 to 1000 (default 500). Read as text, so that a bad value gets an
     /// error naming `limit`; documented as the integer it must be.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -238,14 +242,21 @@ impl SyncService {
         if let Some(greatest) = greatest_rev(&valid) {
             self.lock_clock().merge(greatest);
         }
+        let mut log_position = None;
         if !valid.is_empty() {
             let (_, ticket) = self.writer.apply(patient, valid, now).await?;
+            // Read once applied: at or after every accepted change (a later group's
+            // position too, at worst, which a crash before its flush would make the device
+            // resend needlessly, never miss).
+            let (seq, digest) = self.store.log_end(patient)?;
+            log_position = Some(Cursor::end(seq, digest).text());
             self.commit.wait_durable(&self.store, ticket).await?;
         }
         Ok(PushResponse {
             accepted,
             rejected,
             server_hlc: self.stamp(),
+            log_position,
         })
     }
 
@@ -254,6 +265,10 @@ impl SyncService {
         let cursor = match query.since.as_deref() {
             None | Some("") => Cursor::START,
             Some(text) => Cursor::parse(text)?,
+        };
+        let acked = match query.acked.as_deref() {
+            None | Some("") => Cursor::START,
+            Some(text) => Cursor::parse_field(text, "acked")?,
         };
         let limit = match query.limit.as_deref() {
             None => DEFAULT_PULL_LIMIT,
@@ -272,19 +287,21 @@ impl SyncService {
         let now = now_of(self.wall.as_ref());
         let page = tokio::task::spawn_blocking(move || {
             let page = store.changes_after(patient, cursor.seq, limit)?;
-            let at_cursor = match cursor.seq {
-                0 => None,
-                seq => store.change_at(patient, seq)?,
+            let at = |seq| match seq {
+                0 => Ok(None),
+                seq => store.change_at(patient, seq),
             };
+            let (at_cursor, at_acked) = (at(cursor.seq)?, at(acked.seq)?);
             store.note_pull(patient, now)?;
-            Ok::<_, StoreError>((page, at_cursor))
+            Ok::<_, StoreError>((page, at_cursor, at_acked))
         })
         .await
         .map_err(|e| {
             StoreError::Engine(sled::Error::ReportableBug(format!("pull task failed: {e}")))
         })??;
-        let (page, at_cursor) = page;
-        if !cursor.belongs_to(at_cursor, page.log_end) {
+        let (page, at_cursor, at_acked) = page;
+        if !cursor.belongs_to(at_cursor, page.log_end) || !acked.belongs_to(at_acked, page.log_end)
+        {
             return Err(SyncError::CursorNotInLog);
         }
         self.commit.barrier(&self.store).await?;

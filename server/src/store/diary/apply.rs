@@ -55,8 +55,9 @@ impl PushApply<'_> {
     fn next_position(&mut self, change: &Entry) -> Result<(u64, u64), StoreError> {
         let state = self.state()?;
         state.last_seq += 1;
-        state.log_digest = chain_digest(state.log_digest, change.id, &change.rev);
-        Ok((state.last_seq, state.log_digest))
+        let digest = chain_digest(state.log_digest.unwrap_or(0), change.id, &change.rev);
+        state.log_digest = Some(digest);
+        Ok((state.last_seq, digest))
     }
 
     fn day(&mut self, date: Date) -> Result<&mut BTreeMap<EntryId, DayContribution>, StoreError> {

@@ -100,10 +100,10 @@ struct PatientState {
     latest_offset_seconds: Option<i32>,
     /// When a device of the patient last pushed or pulled, in Unix milliseconds.
     last_sync_millis: Option<i64>,
-    /// The change log's digest at `last_seq` (`keys::chain_digest`; 0 before the first
-    /// change, and for a log begun before digests until its next change).
+    /// The change log's digest at `last_seq` (`keys::chain_digest`); none before the first
+    /// change, and for a log begun before digests until its next change.
     #[serde(default)]
-    log_digest: u64,
+    log_digest: Option<u64>,
 }
 
 impl PatientState {

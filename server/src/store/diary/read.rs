@@ -40,6 +40,15 @@ impl ServerStore {
         })
     }
 
+    /// The end of the patient's change log: its last sequence number (0 before the first
+    /// change) and the log's digest there (none for a log begun before digests, until its
+    /// next change).
+    pub fn log_end(&self, patient: Uuid) -> Result<(u64, Option<u64>), StoreError> {
+        let tree = &self.trees.diary;
+        let state = read_state(|key| Ok(tree.get(key)?), patient)?;
+        Ok((state.last_seq, state.log_digest))
+    }
+
     /// Up to `limit` changes of a patient after sequence number `after`.
     pub fn changes_after(
         &self,
