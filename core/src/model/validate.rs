@@ -74,11 +74,13 @@ fn join_path(prefix: &str, rest: &str) -> String {
 /// own name is taken from the message.
 fn field_of_serde_error(path: &str, message: &str) -> String {
     let path = if path == "." || path == "?" { "" } else { path };
-    let marker = "missing field `";
-    if let Some(start) = message.find(marker) {
-        let name = &message[start + marker.len()..];
-        if let Some(end) = name.find('`') {
-            return join_path(path, &name[..end]);
+    // serde names a missing or repeated field in its message, not in the path.
+    for marker in ["missing field `", "duplicate field `"] {
+        if let Some(start) = message.find(marker) {
+            let name = &message[start + marker.len()..];
+            if let Some(end) = name.find('`') {
+                return join_path(path, &name[..end]);
+            }
         }
     }
     path.to_string()
@@ -399,6 +401,14 @@ mod tests {
         assert_eq!(field(br#"{"name": "a", "inner": {}}"#), "inner.score");
         assert_eq!(field(br#"{"name": "a", "other": 1}"#), "other");
         assert_eq!(field(br#"{"name": 1, "inner": {"score": 3}}"#), "name");
+        assert_eq!(
+            field(br#"{"name": "a", "name": "b", "inner": {"score": 3}}"#),
+            "name"
+        );
+        assert_eq!(
+            field(br#"{"name": "a", "inner": {"score": 3, "score": 4}}"#),
+            "inner.score"
+        );
         let trailing =
             parse_json::<Outer<'_>>(br#"{"name": "a", "inner": {"score": 3}} {}"#).unwrap_err();
         assert_eq!(trailing.field, "");
