@@ -7,23 +7,7 @@ use crate::error::AppError;
 /// Parses a JSON body with the core's reader: unknown fields (with `deny_unknown_fields`),
 /// missing fields, wrong types and duplicated keys give a 422 naming the field.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    taperlog_core::model::parse_json(bytes).map_err(|mut e| {
-        // serde names a duplicated key only in its message, at the path of the object.
-        if let Some(key) = duplicated_key(&e.message) {
-            e.field = if e.field.is_empty() {
-                key.to_string()
-            } else {
-                format!("{}.{key}", e.field)
-            };
-        }
-        AppError::from(e)
-    })
-}
-
-/// The key of serde's `duplicate field `name`` message.
-fn duplicated_key(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("duplicate field `")?;
-    rest.split('`').next().filter(|key| !key.is_empty())
+    Ok(taperlog_core::model::parse_json(bytes)?)
 }
 
 #[cfg(test)]
