@@ -322,6 +322,22 @@ impl TestServer {
         format!("{}{path}", self.base_url)
     }
 
+    /// The patient's live entries of yesterday, today and tomorrow (UTC dates), as `reader`
+    /// gets them from `/entries` (panics unless 200).
+    pub fn entries_around_today(&self, patient_id: Uuid, reader: &Actor) -> Vec<Value> {
+        let today = time::OffsetDateTime::now_utc().date();
+        let reply = get(
+            &self.url(&format!(
+                "/v1/patients/{patient_id}/entries?from={}&to={}",
+                today - time::Duration::days(1),
+                today + time::Duration::days(1)
+            )),
+            reader.token(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body.as_array().cloned().unwrap_or_default()
+    }
+
     /// Logs in (panics unless 200).
     pub fn login(&self, username: &str, password: &str) -> Actor {
         let reply = self.try_login(username, password);

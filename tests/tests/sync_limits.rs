@@ -4,7 +4,7 @@
 use serde_json::Value;
 use taperlog_core::sync::MAX_PUSH_BYTES;
 use taperlog_tests::devices::{Device, note};
-use taperlog_tests::{TEST_PASSWORD, TestServer, get};
+use taperlog_tests::{TEST_PASSWORD, TestServer};
 
 #[test]
 fn an_outbox_larger_than_one_push_body_syncs_in_several_pushes() {
@@ -27,20 +27,8 @@ fn an_outbox_larger_than_one_push_body_syncs_in_several_pushes() {
     assert_eq!(phone.store.pending_count(), 0);
 
     // The care team sees all of them, and another phone of the patient pulls them all.
-    let today = time::OffsetDateTime::now_utc().date();
-    let entries = get(
-        &server.url(&format!(
-            "/v1/patients/{patient_id}/entries?from={}&to={}",
-            today - time::Duration::days(1),
-            today + time::Duration::days(1)
-        )),
-        clinician.token(),
-    );
-    assert_eq!(entries.status, 200, "{}", entries.text);
+    let entries = server.entries_around_today(patient_id, &clinician);
     let texts: Vec<&str> = entries
-        .body
-        .as_array()
-        .unwrap()
         .iter()
         .filter_map(|e: &Value| e["body"]["text"].as_str())
         .collect();

@@ -13,7 +13,8 @@ use taperlog_core::sync::{
 use taperlog_tests::devices::{
     Device, TEST_RETRY, assert_converged, oxycodone, pain, server_changes,
 };
-use taperlog_tests::{TEST_PASSWORD, TestOptions, TestServer, get};
+use taperlog_tests::{Actor, TEST_PASSWORD, TestOptions, TestServer, get};
+use uuid::Uuid;
 
 /// The phone's network, lost for every pull: a push goes through and is acknowledged, the
 /// pull after it never arrives.
@@ -44,26 +45,70 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
-    let data = tempfile::tempdir().unwrap();
-    let (live, backup) = (data.path().join("server"), data.path().join("backup"));
-    let options = || TestOptions {
-        data_dir: Some(live.clone()),
-        ..TestOptions::default()
-    };
-    let mut server = TestServer::start_with(options());
+/// A server whose data directory can be backed up and restored, as an operator does with
+/// files while it is stopped.
+struct Restorable {
+    _data: tempfile::TempDir,
+    live: std::path::PathBuf,
+    backup: std::path::PathBuf,
+}
+
+impl Restorable {
+    fn new() -> Restorable {
+        let data = tempfile::tempdir().unwrap();
+        let (live, backup) = (data.path().join("server"), data.path().join("backup"));
+        Restorable {
+            _data: data,
+            live,
+            backup,
+        }
+    }
+
+    fn start(&self) -> TestServer {
+        TestServer::start_with(TestOptions {
+            data_dir: Some(self.live.clone()),
+            ..TestOptions::default()
+        })
+    }
+
+    /// Stops `server`, copies its data directory and starts it again.
+    fn back_up(&self, server: TestServer) -> TestServer {
+        server.stop().unwrap();
+        copy_dir(&self.live, &self.backup);
+        self.start()
+    }
+
+    /// Stops `server` and starts it again from the backup.
+    fn restore(&self, server: TestServer) -> TestServer {
+        server.stop().unwrap();
+        std::fs::remove_dir_all(&self.live).unwrap();
+        copy_dir(&self.backup, &self.live);
+        self.start()
+    }
+}
+
+/// A fresh server with a patient enrolled through a phone: the server, the patient's
+/// clinician, the patient id, the phone and the patient's username.
+fn enrolled(restorable: &Restorable, phone: &str) -> (TestServer, Actor, Uuid, Device, String) {
+    let mut server = restorable.start();
     server.admin = server.login(&server.admin.username.clone(), TEST_PASSWORD);
     let team = server.create_care_team("restore team");
     let clinician = server.create_clinician(team);
     let (patient_id, code) = server.create_patient(&clinician, team);
-    let mut a = Device::new("phone-a", &server.base_url);
-    let username = a
+    let device = Device::new(phone, &server.base_url);
+    let username = device
         .session
-        .enroll(&code, TEST_PASSWORD, Some("phone-a"))
+        .enroll(&code, TEST_PASSWORD, Some(phone))
         .unwrap()
         .username
         .unwrap();
+    (server, clinician, patient_id, device, username)
+}
+
+#[test]
+fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
+    let restorable = Restorable::new();
+    let (server, clinician, patient_id, mut a, username) = enrolled(&restorable, "phone-a");
     let mut b = Device::new("phone-b", &server.base_url);
     b.login(&username, TEST_PASSWORD);
     let before: Vec<Entry> = (0..3).map(|n| a.record(pain(n))).collect();
@@ -71,9 +116,7 @@ fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
     b.sync();
 
     // The nightly backup.
-    server.stop().unwrap();
-    copy_dir(&live, &backup);
-    let server = TestServer::start_with(options());
+    let server = restorable.back_up(server);
     a.reconnect(&server.base_url, TEST_RETRY);
     b.reconnect(&server.base_url, TEST_RETRY);
 
@@ -89,10 +132,7 @@ fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
 
     // The disk fails; the server comes back from the backup, without those changes, and a
     // phone writes before anyone noticed.
-    server.stop().unwrap();
-    std::fs::remove_dir_all(&live).unwrap();
-    copy_dir(&backup, &live);
-    let server = TestServer::start_with(options());
+    let server = restorable.restore(server);
     a.reconnect(&server.base_url, TEST_RETRY);
     b.reconnect(&server.base_url, TEST_RETRY);
     let after = b.record(pain(9));
@@ -112,44 +152,21 @@ fn phones_give_a_server_restored_from_a_backup_back_what_it_lost() {
     );
 
     // The care team sees it all again.
-    let today = time::OffsetDateTime::now_utc().date();
-    let entries = get(
-        &server.url(&format!(
-            "/v1/patients/{patient_id}/entries?from={}&to={}",
-            today - time::Duration::days(1),
-            today + time::Duration::days(1)
-        )),
-        clinician.token(),
+    assert_eq!(
+        server.entries_around_today(patient_id, &clinician).len(),
+        converged.len()
     );
-    assert_eq!(entries.status, 200, "{}", entries.text);
-    assert_eq!(entries.body.as_array().unwrap().len(), converged.len());
 }
 
 #[test]
 fn a_change_acknowledged_after_the_last_pull_is_given_back_too() {
-    let data = tempfile::tempdir().unwrap();
-    let (live, backup) = (data.path().join("server"), data.path().join("backup"));
-    let options = || TestOptions {
-        data_dir: Some(live.clone()),
-        ..TestOptions::default()
-    };
-    let mut server = TestServer::start_with(options());
-    server.admin = server.login(&server.admin.username.clone(), TEST_PASSWORD);
-    let team = server.create_care_team("restore team");
-    let clinician = server.create_clinician(team);
-    let (_, code) = server.create_patient(&clinician, team);
-    let mut phone = Device::new("phone-c", &server.base_url);
-    phone
-        .session
-        .enroll(&code, TEST_PASSWORD, Some("phone-c"))
-        .unwrap();
+    let restorable = Restorable::new();
+    let (server, _, _, mut phone, _) = enrolled(&restorable, "phone-c");
     phone.record(pain(2));
     phone.record(pain(3));
     phone.sync();
 
-    server.stop().unwrap();
-    copy_dir(&live, &backup);
-    let server = TestServer::start_with(options());
+    let server = restorable.back_up(server);
     phone.reconnect(&server.base_url, TEST_RETRY);
 
     // Acknowledged after the backup, but the pull after it is lost: the phone's cursor
@@ -166,10 +183,7 @@ fn a_change_acknowledged_after_the_last_pull_is_given_back_too() {
     assert_eq!(phone.store.pending_count(), 0, "the push was acknowledged");
     assert_eq!(phone.store.cursor().unwrap(), cursor);
 
-    server.stop().unwrap();
-    std::fs::remove_dir_all(&live).unwrap();
-    copy_dir(&backup, &live);
-    let server = TestServer::start_with(options());
+    let server = restorable.restore(server);
     phone.reconnect(&server.base_url, TEST_RETRY);
     assert!(!server_changes(&phone.session).contains_key(&dose.id));
     let report = phone.sync();

@@ -379,16 +379,7 @@ mod tests {
             .record(datetime!(2026-11-22 08:00 UTC), pain(4))
             .unwrap();
         clock.set(NOON_MILLIS);
-        let session = Session::new("http://server.invalid", Arc::new(RefusesEveryRev));
-        session.restore(Tokens {
-            access_token: "token".into(),
-            refresh_token: "refresh".into(),
-            access_expires_at: u64::MAX / 2,
-            user_id: "u".into(),
-            role: "patient".into(),
-            patient_id: None,
-            username: None,
-        });
+        let session = logged_in(Arc::new(RefusesEveryRev), "p1");
         let report = sync(&store, &session, &SyncOptions::default()).unwrap();
         assert_eq!(
             (report.pushed, report.rejected, report.restamped),
@@ -455,7 +446,8 @@ mod tests {
         }
     }
 
-    fn logged_in(server: Arc<BodyLimited>, patient: &str) -> Session {
+    /// A session of the patient `patient` with `server`.
+    fn logged_in(server: Arc<impl HttpTransport + 'static>, patient: &str) -> Session {
         let session = Session::new("http://server.invalid", server);
         session.restore(Tokens {
             access_token: "token".into(),

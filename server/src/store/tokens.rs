@@ -423,23 +423,8 @@ mod tests {
 
     #[test]
     fn rotation_then_reuse_revokes_the_family() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ServerStore::open(dir.path()).unwrap();
         let now = OffsetDateTime::now_utc();
-        let (fid, uid) = (Uuid::now_v7(), Uuid::now_v7());
-        let family = FamilyRecord {
-            family_id: fid,
-            user_id: uid,
-            device_id: None,
-            created_at: now,
-            revoked_at: None,
-            revoked_reason: None,
-            role: None,
-            patient_id: None,
-        };
-        store
-            .insert_family(&family, &[1; 32], &record(fid, uid, now))
-            .unwrap();
+        let (_dir, store, fid, uid) = store_with_login(now);
         let make = |f, u| record(f, u, now);
         assert_eq!(
             store
