@@ -29,10 +29,6 @@ pub const MIN_USERNAME_CHARS: usize = 3;
 const MAX_CODE_CHARS: usize = 64;
 /// Longest refresh token accepted as input, characters.
 const MAX_TOKEN_CHARS: usize = 256;
-/// How long after a refresh token's exchange it may be presented again, when nobody has
-/// used its successor yet, and be exchanged once more instead of ending the login: a phone
-/// on a mobile network whose answer was lost retries with the token it still holds.
-pub const REFRESH_RETRY_GRACE: Duration = Duration::seconds(30);
 
 /// `POST /v1/auth/login`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -200,7 +196,6 @@ fn refresh_record(
         issued_at: now,
         expires_at,
         used_at: None,
-        successor: None,
     }
 }
 
@@ -295,12 +290,10 @@ pub async fn login(
 }
 
 /// Exchanges a refresh token for a new pair. A token that was already exchanged ends the
-/// whole login (it was copied) and answers 401, unless it comes back within
-/// [`REFRESH_RETRY_GRACE`] of its exchange and its successor is unused: that is a retry after
-/// a lost answer, which gets a new pair while the unused successor stops working.
+/// whole login (it was copied) and answers 401.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
-        (status = 200, description = "A new pair; the old refresh token no longer works (presented again within 30 s, before the new one is used, it is a retry: another pair, and the unused one stops working)", body = TokenResponse),
+        (status = 200, description = "A new pair; the old refresh token no longer works", body = TokenResponse),
         (status = 401, description = "Unknown, expired, revoked or reused token", body = ErrorBody),
         (status = 422, description = "Malformed body", body = ErrorBody)))]
 pub async fn refresh(
@@ -319,34 +312,14 @@ pub async fn refresh(
         &token_hash(&new_token),
         |family_id, user_id| refresh_record(family_id, user_id, now, expires_at),
         now,
-        REFRESH_RETRY_GRACE,
     )?;
     match outcome {
-        RotateOutcome::Rotated { family_id, user_id }
-        | RotateOutcome::Retried { family_id, user_id } => {
+        RotateOutcome::Rotated { family_id, user_id } => {
+            state.store.flush().await?;
             let user = state
                 .store
                 .user(user_id)?
                 .ok_or_else(|| AppError::Unauthorized("invalid refresh token".into()))?;
-            if matches!(outcome, RotateOutcome::Retried { .. }) {
-                // The record's flush also makes the withdrawal and the new token durable.
-                audit::record(
-                    &state,
-                    Entry::system(
-                        Some(user_id),
-                        user.role.as_str(),
-                        "auth.refresh_retry",
-                        None,
-                        format!(
-                            "a refresh token exchanged moments ago was presented again before \
-                             its successor was used (a lost answer); login {family_id} kept, \
-                             the unused successor withdrawn"
-                        ),
-                    ),
-                )
-                .await?;
-            }
-            state.store.flush().await?;
             Ok(Json(token_pair(
                 &state,
                 user.user_id,

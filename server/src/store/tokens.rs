@@ -1,9 +1,7 @@
 //! Refresh tokens, stored by hash, grouped in families (one family per login).
 //!
 //! Rotation marks the presented token used and adds its successor to the family; a used
-//! token presented again means it was copied, so the whole family is revoked. One exception:
-//! a phone whose answer was lost presents the token again within a short grace, before
-//! anyone used the successor; it gets a new successor and the unused one is withdrawn.
+//! token presented again means it was copied, so the whole family is revoked.
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -27,14 +25,9 @@ pub struct RefreshRecord {
     /// When it stops working.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
-    /// When it was exchanged for a successor (or withdrawn); after the retry grace a used
-    /// token must never come back.
+    /// When it was exchanged for a successor; a used token must never come back.
     #[serde(with = "time::serde::rfc3339::option")]
     pub used_at: Option<OffsetDateTime>,
-    /// The hash of the token it was exchanged for (absent for a withdrawn token and in
-    /// tokens stored before it was kept).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub successor: Option<[u8; 32]>,
 }
 
 /// One login: the chain of refresh tokens issued to one device.
@@ -78,15 +71,6 @@ pub enum RotateOutcome {
     Unknown,
     /// The token or its login has ended.
     Expired,
-    /// The token had been exchanged moments before (within the retry grace) for a
-    /// successor nobody has used: that successor is withdrawn and the new one stored. The
-    /// answer to the first exchange was most likely lost on the way.
-    Retried {
-        /// The login.
-        family_id: Uuid,
-        /// Its user.
-        user_id: Uuid,
-    },
     /// The token had been exchanged before: the whole login is now revoked.
     Reused {
         /// The revoked login.
@@ -138,16 +122,13 @@ impl ServerStore {
     }
 
     /// Exchanges the token hashed `old_hash` for `new_token` (hashed `new_hash`), atomically,
-    /// so that two concurrent exchanges of one token cannot both succeed. A token exchanged
-    /// less than `retry_grace` ago whose successor is unused is exchanged again
-    /// ([`RotateOutcome::Retried`]); any other reuse revokes the login.
+    /// so that two concurrent exchanges of one token cannot both succeed.
     pub fn rotate_refresh_token(
         &self,
         old_hash: &[u8; 32],
         new_hash: &[u8; 32],
         new_token: impl Fn(Uuid, Uuid) -> RefreshRecord,
         now: OffsetDateTime,
-        retry_grace: time::Duration,
     ) -> Result<RotateOutcome, StoreError> {
         let t = &self.trees;
         (&t.refresh_by_hash, &t.refresh_families)
@@ -163,30 +144,7 @@ impl ServerStore {
                 if family.revoked_at.is_some() {
                     return Ok(RotateOutcome::Expired);
                 }
-                if let Some(used_at) = old.used_at {
-                    let in_grace = now >= used_at && now - used_at <= retry_grace;
-                    if in_grace
-                        && old.expires_at > now
-                        && let Some(next_hash) = old.successor
-                        && let Some(next_bytes) = tokens.get(next_hash)?
-                    {
-                        let mut next: RefreshRecord = decode_txn("refresh_by_hash", &next_bytes)?;
-                        if next.used_at.is_none() {
-                            // Withdrawn: used, with no successor, so presenting it later is
-                            // reuse (whoever has it got an answer the phone never saw).
-                            next.used_at = Some(now);
-                            tokens.insert(&next_hash, encode_txn("refresh_by_hash", &next)?)?;
-                            // `used_at` stays: the grace counts from the first exchange.
-                            old.successor = Some(*new_hash);
-                            tokens.insert(old_hash, encode_txn("refresh_by_hash", &old)?)?;
-                            let successor = new_token(old.family_id, old.user_id);
-                            tokens.insert(new_hash, encode_txn("refresh_by_hash", &successor)?)?;
-                            return Ok(RotateOutcome::Retried {
-                                family_id: old.family_id,
-                                user_id: old.user_id,
-                            });
-                        }
-                    }
+                if old.used_at.is_some() {
                     family.revoked_at = Some(now);
                     family.revoked_reason = Some("refresh token reuse".into());
                     families.insert(
@@ -202,7 +160,6 @@ impl ServerStore {
                     return Ok(RotateOutcome::Expired);
                 }
                 old.used_at = Some(now);
-                old.successor = Some(*new_hash);
                 tokens.insert(old_hash, encode_txn("refresh_by_hash", &old)?)?;
                 let successor = new_token(old.family_id, old.user_id);
                 tokens.insert(new_hash, encode_txn("refresh_by_hash", &successor)?)?;
@@ -303,15 +260,21 @@ mod tests {
             issued_at: now,
             expires_at: now + time::Duration::days(30),
             used_at: None,
-            successor: None,
         }
     }
 
-    const GRACE: time::Duration = time::Duration::seconds(30);
+    #[test]
+    fn a_login_stored_before_roles_were_kept_still_reads() {
+        let old = br#"{"family_id":"0190d1a2-0000-7000-8000-000000000001","user_id":"0190d1a2-0000-7000-8000-000000000002","device_id":null,"created_at":"2026-01-01T00:00:00Z","revoked_at":null,"revoked_reason":null}"#;
+        let family: FamilyRecord = serde_json::from_slice(old).unwrap();
+        assert_eq!((family.role, family.patient_id), (None, None));
+    }
 
-    fn store_with_login(now: OffsetDateTime) -> (tempfile::TempDir, ServerStore, Uuid, Uuid) {
+    #[test]
+    fn rotation_then_reuse_revokes_the_family() {
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
+        let now = OffsetDateTime::now_utc();
         let (fid, uid) = (Uuid::now_v7(), Uuid::now_v7());
         let family = FamilyRecord {
             family_id: fid,
@@ -326,119 +289,19 @@ mod tests {
         store
             .insert_family(&family, &[1; 32], &record(fid, uid, now))
             .unwrap();
-        (dir, store, fid, uid)
-    }
-
-    #[test]
-    fn a_retry_within_the_grace_withdraws_the_unused_successor() {
-        let now = OffsetDateTime::now_utc();
-        let (_dir, store, fid, uid) = store_with_login(now);
-        let make = |f, u| record(f, u, now);
-        let rotate = |old: u8, new: u8, at: OffsetDateTime| {
-            store
-                .rotate_refresh_token(&[old; 32], &[new; 32], make, at, GRACE)
-                .unwrap()
-        };
-        let ids = (fid, uid);
-        let rotated = RotateOutcome::Rotated {
-            family_id: ids.0,
-            user_id: ids.1,
-        };
-        let retried = RotateOutcome::Retried {
-            family_id: ids.0,
-            user_id: ids.1,
-        };
-        assert_eq!(rotate(1, 2, now), rotated);
-        // The answer carrying 2 was lost: 1 again, 10 s later, gets 3; 2 is withdrawn.
-        assert_eq!(rotate(1, 3, now + time::Duration::seconds(10)), retried);
-        assert!(
-            store
-                .refresh_token(&[2; 32])
-                .unwrap()
-                .unwrap()
-                .used_at
-                .is_some()
-        );
-        // Lost again: still within the grace of the first exchange.
-        assert_eq!(rotate(1, 4, now + GRACE), retried);
-        assert!(store.family(fid).unwrap().unwrap().revoked_at.is_none());
-        // 4 works as usual.
-        assert_eq!(rotate(4, 5, now + GRACE), rotated);
-        // The withdrawn 3 presented: someone got the lost answer; the login ends.
-        assert_eq!(
-            rotate(3, 6, now + GRACE),
-            RotateOutcome::Reused {
-                family_id: fid,
-                user_id: uid
-            }
-        );
-        assert!(store.family(fid).unwrap().unwrap().revoked_at.is_some());
-        assert_eq!(rotate(5, 7, now + GRACE), RotateOutcome::Expired);
-    }
-
-    #[test]
-    fn a_retry_after_the_grace_or_after_the_successor_was_used_revokes_the_login() {
-        let now = OffsetDateTime::now_utc();
-        let reused = |fid, uid| RotateOutcome::Reused {
-            family_id: fid,
-            user_id: uid,
-        };
-
-        let (_dir, store, fid, uid) = store_with_login(now);
-        let make = |f, u| record(f, u, now);
-        store
-            .rotate_refresh_token(&[1; 32], &[2; 32], make, now, GRACE)
-            .unwrap();
-        let late = now + GRACE + time::Duration::seconds(1);
-        assert_eq!(
-            store
-                .rotate_refresh_token(&[1; 32], &[3; 32], make, late, GRACE)
-                .unwrap(),
-            reused(fid, uid)
-        );
-        assert!(store.family(fid).unwrap().unwrap().revoked_at.is_some());
-
-        let (_dir, store, fid, uid) = store_with_login(now);
-        store
-            .rotate_refresh_token(&[1; 32], &[2; 32], make, now, GRACE)
-            .unwrap();
-        store
-            .rotate_refresh_token(&[2; 32], &[3; 32], make, now, GRACE)
-            .unwrap();
-        assert_eq!(
-            store
-                .rotate_refresh_token(&[1; 32], &[4; 32], make, now, GRACE)
-                .unwrap(),
-            reused(fid, uid)
-        );
-        assert!(store.family(fid).unwrap().unwrap().revoked_at.is_some());
-    }
-
-    #[test]
-    fn a_login_stored_before_roles_were_kept_still_reads() {
-        let old = br#"{"family_id":"0190d1a2-0000-7000-8000-000000000001","user_id":"0190d1a2-0000-7000-8000-000000000002","device_id":null,"created_at":"2026-01-01T00:00:00Z","revoked_at":null,"revoked_reason":null}"#;
-        let family: FamilyRecord = serde_json::from_slice(old).unwrap();
-        assert_eq!((family.role, family.patient_id), (None, None));
-    }
-
-    #[test]
-    fn rotation_then_reuse_revokes_the_family() {
-        let now = OffsetDateTime::now_utc();
-        let (_dir, store, fid, uid) = store_with_login(now);
         let make = |f, u| record(f, u, now);
         assert_eq!(
             store
-                .rotate_refresh_token(&[1; 32], &[2; 32], make, now, GRACE)
+                .rotate_refresh_token(&[1; 32], &[2; 32], make, now)
                 .unwrap(),
             RotateOutcome::Rotated {
                 family_id: fid,
                 user_id: uid
             }
         );
-        let past_grace = now + GRACE + time::Duration::seconds(1);
         assert_eq!(
             store
-                .rotate_refresh_token(&[1; 32], &[3; 32], make, past_grace, GRACE)
+                .rotate_refresh_token(&[1; 32], &[3; 32], make, now)
                 .unwrap(),
             RotateOutcome::Reused {
                 family_id: fid,
@@ -447,13 +310,13 @@ mod tests {
         );
         assert_eq!(
             store
-                .rotate_refresh_token(&[2; 32], &[4; 32], make, now, GRACE)
+                .rotate_refresh_token(&[2; 32], &[4; 32], make, now)
                 .unwrap(),
             RotateOutcome::Expired
         );
         assert_eq!(
             store
-                .rotate_refresh_token(&[9; 32], &[5; 32], make, now, GRACE)
+                .rotate_refresh_token(&[9; 32], &[5; 32], make, now)
                 .unwrap(),
             RotateOutcome::Unknown
         );
