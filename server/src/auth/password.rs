@@ -1,4 +1,5 @@
-//! argon2id hashing off the async workers, at most one hash per core at a time.
+//! argon2id hashing off the async workers, at most one hash per core at a time (queued or
+//! running, even for requests that were abandoned meanwhile).
 //!
 //! Hashes run on a small pool of dedicated threads with a lowered scheduling priority
 //! (Linux: nice +10), so that a storm of logins slows other logins, not every request:
@@ -171,13 +172,20 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let _permit = self
-            .permits
-            .acquire()
+        // The job owns the permit, not this future: a request cancelled mid-hash (the
+        // client went away) keeps its permit until the hash is done, so the jobs queued or
+        // running never outnumber the permits and abandoned attempts cannot pile up work.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            let _permit = permit;
+            // Cancelled before a thread took it: nobody waits for the answer.
+            if tx.is_closed() {
+                return;
+            }
             let _ = tx.send(work());
         });
         self.pool
@@ -225,7 +233,50 @@ fn hash_with(params: &Params, password: &str) -> Result<String, AppError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// Waits (bounded) until every permit is back.
+    async fn permits_returned(hasher: &PasswordHasher, workers: usize) -> bool {
+        for _ in 0..500 {
+            if hasher.permits.available_permits() == workers {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_keeps_its_permit_until_the_hash_is_done() {
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (finish_tx, finish_rx) = mpsc::channel::<()>();
+        let mut request = Box::pin(hasher.run(move || {
+            let _ = started_tx.send(());
+            let _ = finish_rx.recv();
+        }));
+        tokio::select! {
+            _ = &mut request => panic!("the job cannot finish before it is released"),
+            started = started_rx => started.unwrap(),
+        }
+        // The client goes away while its hash runs.
+        drop(request);
+        assert_eq!(hasher.permits.available_permits(), 0);
+        finish_tx.send(()).unwrap();
+        assert!(permits_returned(&hasher, 1).await);
+        assert!(hasher.hash("another password".into()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_gives_its_permit_back() {
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
+        let failed = hasher.run(|| -> u32 { panic!("job failed") }).await;
+        assert!(failed.is_err());
+        assert!(permits_returned(&hasher, 1).await);
+        assert!(hasher.hash("another password".into()).await.is_ok());
+    }
 
     const CHEAP: Argon2Settings = Argon2Settings {
         memory_kib: 64,

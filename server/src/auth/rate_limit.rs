@@ -119,8 +119,9 @@ impl Default for LoginLimiter {
 }
 
 /// An attempt let through [`LoginLimiter::check`]: counted in flight until it is settled
-/// with [`Attempt::failed`] or [`Attempt::succeeded`], or dropped (neither, e.g. the
-/// request ended with another error).
+/// with [`Attempt::failed`] or [`Attempt::succeeded`], or dropped. Dropped before
+/// [`Attempt::verifying`] it counts as neither (e.g. the request ended with another error);
+/// dropped after, as a failure.
 #[derive(Debug)]
 #[must_use = "an attempt counts against the caps until it is settled or dropped"]
 pub struct Attempt<'a> {
@@ -129,12 +130,21 @@ pub struct Attempt<'a> {
     keys: [Option<(Key, bool)>; 2],
     delay: Duration,
     settled: bool,
+    verifying: bool,
 }
 
 impl Attempt<'_> {
     /// How long to wait before checking the password.
     pub fn delay(&self) -> Duration {
         self.delay
+    }
+
+    /// The password is being checked from now on: if the attempt is dropped before it is
+    /// settled (the client went away mid-check, or the check itself failed), it counts as a
+    /// failure. Otherwise a client that hangs up before each answer would cost a full hash
+    /// every time yet never be slowed or refused.
+    pub fn verifying(&mut self) {
+        self.verifying = true;
     }
 
     /// The password or code was wrong: the attempt becomes a failure.
@@ -154,7 +164,12 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            self.limiter.settle(&self.keys, Outcome::Released);
+            let outcome = if self.verifying {
+                Outcome::Failed
+            } else {
+                Outcome::Released
+            };
+            self.limiter.settle(&self.keys, outcome);
         }
     }
 }
@@ -225,6 +240,7 @@ impl LoginLimiter {
             keys,
             delay,
             settled: false,
+            verifying: false,
         })
     }
 
@@ -339,6 +355,40 @@ mod tests {
         assert!(limiter.check(None, addr).is_err());
         drop(in_flight);
         assert!(limiter.check(Some("fresh"), addr).is_ok());
+    }
+
+    #[test]
+    fn an_attempt_dropped_while_verifying_counts_as_a_failure() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.7".parse().unwrap();
+        for _ in 0..DEFAULT_POLICY.user_max {
+            let mut attempt = limiter.check(Some("eve"), addr).unwrap();
+            attempt.verifying();
+            drop(attempt);
+        }
+        // Locked for the lockout, as after as many wrong passwords.
+        assert!(limiter.check(Some("eve"), addr).unwrap_err() > IN_FLIGHT_RETRY_AFTER);
+        assert!(limiter.check(Some("bob"), addr).is_ok());
+    }
+
+    #[test]
+    fn a_verified_attempt_settles_once() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.8".parse().unwrap();
+        for _ in 0..DEFAULT_POLICY.user_max * 3 {
+            let mut attempt = limiter.check(Some("ann"), addr).unwrap();
+            attempt.verifying();
+            attempt.succeeded();
+        }
+        assert_eq!(
+            limiter.check(Some("ann"), addr).unwrap().delay(),
+            Duration::ZERO
+        );
+        let mut attempt = limiter.check(Some("ann"), addr).unwrap();
+        attempt.verifying();
+        attempt.failed();
+        let run = limiter.runs.lock().unwrap()[&Key::User("ann".into())];
+        assert_eq!((run.failures, run.in_flight), (1, 0));
     }
 
     #[test]
