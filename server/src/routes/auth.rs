@@ -160,9 +160,15 @@ pub async fn issue_login(
     };
     let expires_at = expiry_after(now, state.settings.refresh_token_ttl_secs)?;
     let record = refresh_record(family_id, user.user_id, now, expires_at);
-    state
-        .store
-        .insert_family(&family, &token_hash(&refresh_token), &record)?;
+    if !state.store.insert_family(
+        &family,
+        &token_hash(&refresh_token),
+        &record,
+        &user.password_hash,
+    )? {
+        // The password changed while it was being checked.
+        return Err(AppError::Unauthorized("wrong username or password".into()));
+    }
     state.store.flush().await?;
     token_pair(
         state,
@@ -274,17 +280,21 @@ pub async fn login(
             user.as_ref().map(|u| u.password_hash.clone()),
         )
         .await?;
-    let Some(user) = user.filter(|_| verified.ok) else {
+    let Some(mut user) = user.filter(|_| verified.ok) else {
         attempt.failed();
         return Err(AppError::Unauthorized("wrong username or password".into()));
     };
     attempt.succeeded();
     if verified.needs_rehash {
         let hash = state.passwords.hash(request.password).await?;
-        // Nothing to do if the password was changed meanwhile: the new hash stays.
-        state
+        // The password was changed meanwhile: the old one no longer logs in.
+        if !state
             .store
-            .set_password_hash(user.user_id, &user.password_hash, &hash)?;
+            .set_password_hash(user.user_id, &user.password_hash, &hash)?
+        {
+            return Err(AppError::Unauthorized("wrong username or password".into()));
+        }
+        user.password_hash = hash;
     }
     Ok(Json(issue_login(&state, &user, request.device_id).await?))
 }

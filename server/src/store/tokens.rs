@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::codec::{decode, decode_txn, encode, encode_txn};
-use super::{ServerStore, StoreError, pair_key, second_of_pair, txn_error};
+use super::{ServerStore, StoreError, UserRecord, pair_key, second_of_pair, txn_error};
 use crate::role::Role;
 
 /// One refresh token as stored (under the SHA-256 of the token).
@@ -82,22 +82,40 @@ pub enum RotateOutcome {
 
 impl ServerStore {
     /// Begins a login: stores its family and its first refresh token.
+    ///
+    /// Only while the user's password hash is still `verified_hash`, the one the password
+    /// was checked against: a password change that lands during the check revokes the
+    /// user's logins, and a login made from the old password after it must not survive it.
+    /// Returns whether the login was stored.
     pub fn insert_family(
         &self,
         family: &FamilyRecord,
         token_hash: &[u8; 32],
         token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
         let t = &self.trees;
-        (&t.refresh_families, &t.families_by_user, &t.refresh_by_hash)
-            .transaction(|(families, by_user, tokens)| {
+        (
+            &t.users,
+            &t.refresh_families,
+            &t.families_by_user,
+            &t.refresh_by_hash,
+        )
+            .transaction(|(users, families, by_user, tokens)| {
+                let current = match users.get(family.user_id.as_bytes())? {
+                    Some(bytes) => decode_txn::<UserRecord>("users", &bytes)?.password_hash,
+                    None => return Ok(false),
+                };
+                if current != verified_hash {
+                    return Ok(false);
+                }
                 families.insert(
                     family.family_id.as_bytes(),
                     encode_txn("refresh_families", family)?,
                 )?;
                 by_user.insert(&pair_key(family.user_id, family.family_id), &[])?;
                 tokens.insert(token_hash, encode_txn("refresh_by_hash", token)?)?;
-                Ok(())
+                Ok(true)
             })
             .map_err(txn_error)
     }
@@ -270,14 +288,24 @@ mod tests {
         assert_eq!((family.role, family.patient_id), (None, None));
     }
 
-    #[test]
-    fn rotation_then_reuse_revokes_the_family() {
+    /// A store with one user whose password hash is `h0`, and a login family of theirs not
+    /// stored yet.
+    fn store_with_user(now: OffsetDateTime) -> (tempfile::TempDir, ServerStore, FamilyRecord) {
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
-        let now = OffsetDateTime::now_utc();
-        let (fid, uid) = (Uuid::now_v7(), Uuid::now_v7());
+        let uid = Uuid::now_v7();
+        store
+            .insert_user(&UserRecord {
+                user_id: uid,
+                username: "u".into(),
+                role: Role::Clinician,
+                password_hash: "h0".into(),
+                patient_id: None,
+                created_at: now,
+            })
+            .unwrap();
         let family = FamilyRecord {
-            family_id: fid,
+            family_id: Uuid::now_v7(),
             user_id: uid,
             device_id: None,
             created_at: now,
@@ -286,9 +314,39 @@ mod tests {
             role: None,
             patient_id: None,
         };
-        store
-            .insert_family(&family, &[1; 32], &record(fid, uid, now))
-            .unwrap();
+        (dir, store, family)
+    }
+
+    #[test]
+    fn a_login_checked_against_a_replaced_password_is_not_stored() {
+        let now = OffsetDateTime::now_utc();
+        let (_dir, store, family) = store_with_user(now);
+        let token = record(family.family_id, family.user_id, now);
+        assert!(
+            !store
+                .insert_family(&family, &[1; 32], &token, "h-before")
+                .unwrap()
+        );
+        assert!(store.family(family.family_id).unwrap().is_none());
+        assert!(store.refresh_token(&[1; 32]).unwrap().is_none());
+        assert!(
+            store
+                .insert_family(&family, &[1; 32], &token, "h0")
+                .unwrap()
+        );
+        assert!(store.family(family.family_id).unwrap().is_some());
+    }
+
+    #[test]
+    fn rotation_then_reuse_revokes_the_family() {
+        let now = OffsetDateTime::now_utc();
+        let (_dir, store, family) = store_with_user(now);
+        let (fid, uid) = (family.family_id, family.user_id);
+        assert!(
+            store
+                .insert_family(&family, &[1; 32], &record(fid, uid, now), "h0")
+                .unwrap()
+        );
         let make = |f, u| record(f, u, now);
         assert_eq!(
             store
