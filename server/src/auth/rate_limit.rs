@@ -3,6 +3,12 @@
 //! Kept in memory: a restart forgets it, and several instances behind a load balancer
 //! each keep their own. Successful logins are never counted, so one attacked username
 //! or address does not lock out other users.
+//!
+//! A username's caps count its failures plus its attempts still being checked (one person
+//! rarely logs in many times at once, and a burst of guesses must not all be checked
+//! before the first failure is recorded). An address's caps count its failures only:
+//! many people behind one NAT or proxy log in at once without failing. What an address
+//! has in flight is capped on its own, generously ([`MAX_IN_FLIGHT_PER_ADDRESS`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -23,6 +29,9 @@ pub struct LimitPolicy {
     pub addr_free: u32,
     /// Failures per address after which it is locked.
     pub addr_max: u32,
+    /// Attempts from one address checked at once; more are answered 429 with a short
+    /// Retry-After whether or not anything failed.
+    pub addr_max_in_flight: u32,
     /// Extra wait per failure beyond the free ones.
     pub delay_step: Duration,
     /// Longest wait.
@@ -40,15 +49,24 @@ pub const DEFAULT_POLICY: LimitPolicy = LimitPolicy {
     user_max: 8,
     addr_free: 10,
     addr_max: 50,
+    addr_max_in_flight: MAX_IN_FLIGHT_PER_ADDRESS,
     delay_step: Duration::from_millis(250),
     max_delay: Duration::from_secs(2),
     lockout: Duration::from_secs(5 * 60),
     max_tracked: 100_000,
 };
 
-/// Retry-After given when the cap is reached by attempts still being checked: by then they
-/// have been answered (and, if they all failed, the key is locked).
+/// Attempts from one address checked at once, by default (well above what the logins of
+/// a busy clinic behind one NAT need at the same moment; each checks a password).
+pub const MAX_IN_FLIGHT_PER_ADDRESS: u32 = 64;
+
+/// Retry-After given when a username's cap is reached by attempts still being checked: by
+/// then they have been answered (and, if they all failed, the username is locked).
 const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Retry-After given when an address has [`LimitPolicy::addr_max_in_flight`] attempts being
+/// checked: short, since nothing failed and each check takes well under a second.
+const ADDRESS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -198,8 +216,9 @@ impl LoginLimiter {
     }
 
     /// Before checking a password: an [`Attempt`] (counted in flight, with the time to
-    /// wait first), or `Err(retry_after)` when the failures so far plus the attempts in
-    /// flight reach the username's or the address's cap.
+    /// wait first), or `Err(retry_after)` when the key is locked, when the username's
+    /// failures plus its attempts in flight reach its cap, or when the address has
+    /// [`LimitPolicy::addr_max_in_flight`] attempts in flight.
     pub fn check(&self, username: Option<&str>, addr: IpAddr) -> Result<Attempt<'_>, Duration> {
         let now = Instant::now();
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,7 +233,15 @@ impl LoginLimiter {
                 return Err(until - now);
             }
             let (free, max) = self.caps(key);
-            let counted = run.failures.saturating_add(run.in_flight);
+            let counted = match key {
+                Key::User(_) => run.failures.saturating_add(run.in_flight),
+                Key::Addr(_) => {
+                    if run.in_flight >= self.policy.addr_max_in_flight {
+                        return Err(ADDRESS_BUSY_RETRY_AFTER);
+                    }
+                    run.failures
+                }
+            };
             if counted >= max {
                 return Err(IN_FLIGHT_RETRY_AFTER);
             }
@@ -345,15 +372,71 @@ mod tests {
     }
 
     #[test]
-    fn attempts_in_flight_count_against_the_address_cap() {
+    fn concurrent_successful_logins_from_one_address_are_neither_slowed_nor_refused() {
         let limiter = LoginLimiter::default();
         let addr: IpAddr = "10.0.0.5".parse().unwrap();
-        let in_flight: Vec<_> = (0..DEFAULT_POLICY.addr_max)
+        let in_flight: Vec<_> = (0..30)
             .map(|i| limiter.check(Some(&format!("user{i}")), addr).unwrap())
             .collect();
-        assert!(limiter.check(Some("fresh"), addr).is_err());
-        assert!(limiter.check(None, addr).is_err());
-        drop(in_flight);
+        assert!(in_flight.iter().all(|a| a.delay() == Duration::ZERO));
+        for mut attempt in in_flight {
+            attempt.verifying();
+            attempt.succeeded();
+        }
+        // Again, now that they all succeeded: nothing was counted.
+        let again: Vec<_> = (0..30)
+            .map(|i| limiter.check(Some(&format!("user{i}")), addr).unwrap())
+            .collect();
+        assert!(again.iter().all(|a| a.delay() == Duration::ZERO));
+    }
+
+    #[test]
+    fn concurrent_failures_from_one_address_are_slowed_then_refused() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut refused = None;
+        for round in 0..DEFAULT_POLICY.addr_max {
+            let burst: Result<Vec<_>, _> = (0..10)
+                .map(|i| limiter.check(Some(&format!("user{round}-{i}")), addr))
+                .collect();
+            match burst {
+                Ok(burst) => burst.into_iter().for_each(Attempt::failed),
+                Err(retry_after) => {
+                    refused = Some((round, retry_after));
+                    break;
+                }
+            }
+            if round == 1 {
+                assert!(limiter.check(None, addr).unwrap().delay() > Duration::ZERO);
+            }
+        }
+        let (round, retry_after) = refused.expect("the address was never refused");
+        assert_eq!(round, DEFAULT_POLICY.addr_max / 10);
+        assert!(retry_after > IN_FLIGHT_RETRY_AFTER);
+    }
+
+    #[test]
+    fn attempts_in_flight_from_one_address_are_capped() {
+        let limiter = LoginLimiter::default();
+        let addr: IpAddr = "10.0.0.10".parse().unwrap();
+        let mut in_flight: Vec<_> = (0..DEFAULT_POLICY.addr_max_in_flight)
+            .map(|i| limiter.check(Some(&format!("user{i}")), addr).unwrap())
+            .collect();
+        assert!(in_flight.iter().all(|a| a.delay() == Duration::ZERO));
+        assert_eq!(
+            limiter.check(Some("fresh"), addr).unwrap_err(),
+            ADDRESS_BUSY_RETRY_AFTER
+        );
+        assert_eq!(
+            limiter.check(None, addr).unwrap_err(),
+            ADDRESS_BUSY_RETRY_AFTER
+        );
+        assert!(
+            limiter
+                .check(Some("fresh"), "10.0.0.11".parse().unwrap())
+                .is_ok()
+        );
+        in_flight.pop().unwrap().succeeded();
         assert!(limiter.check(Some("fresh"), addr).is_ok());
     }
 
