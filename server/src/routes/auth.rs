@@ -271,8 +271,10 @@ pub async fn login(
         return Err(AppError::validation("password", "is too long"));
     }
     check_device(&request.device_id)?;
-    let attempt = pass_limiter(&state, Some(&request.username), addr).await?;
+    let mut attempt = pass_limiter(&state, Some(&request.username), addr).await?;
     let user = state.store.user_by_name(&request.username)?;
+    // From here a client that goes away counts as a failure: the check costs a full hash.
+    attempt.verifying();
     let verified = state
         .passwords
         .verify(
