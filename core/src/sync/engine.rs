@@ -152,12 +152,11 @@ impl Run<'_> {
     }
 
     fn push_all(&mut self, batch: usize) -> Result<(), SyncError> {
-        // Each round settles every change it sends, so the outbox shrinks unless the app keeps
-        // writing; the bound stops a server that answers without settling anything. A round
-        // that sends changes again under fresh stamps earns one more, and so does a round the
-        // server found too large.
-        // Every round settles at least one change (or halves a refused push), so one round
-        // per pending change, and a few more, always suffice: batches may be cut by size.
+        // Each round settles at least one change it sends, so the outbox shrinks unless the
+        // app keeps writing: one round per pending change and a few more always suffice,
+        // however batches are cut by size. The bound stops a server that answers without
+        // settling anything. A round that sends changes again under fresh stamps earns one
+        // more, and so does a push the server found too large (halved, at most ~10 times).
         let mut rounds_left = self.store.pending_count() + 16;
         let mut batch = batch;
         loop {
