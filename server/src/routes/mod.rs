@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod patient_change;
 pub mod patient_data;
 pub mod patient_overview;
 pub mod patients;
