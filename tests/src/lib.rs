@@ -338,6 +338,17 @@ impl TestServer {
         reply.body.as_array().cloned().unwrap_or_default()
     }
 
+    /// The audit records about `patient_id`, oldest first, as the admin reads them (panics
+    /// unless 200).
+    pub fn audit_of(&self, patient_id: Uuid) -> Vec<Value> {
+        let reply = get(
+            &self.url(&format!("/v1/admin/audit?patient_id={patient_id}")),
+            self.admin.token(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body.as_array().cloned().unwrap_or_default()
+    }
+
     /// Logs in (panics unless 200).
     pub fn login(&self, username: &str, password: &str) -> Actor {
         let reply = self.try_login(username, password);

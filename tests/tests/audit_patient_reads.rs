@@ -5,19 +5,10 @@ use serde_json::{Value, json};
 use taperlog_tests::{Actor, TestServer, get, patch, request};
 use uuid::Uuid;
 
-/// The audit records about `patient_id`, oldest first.
-fn audit_of(server: &TestServer, patient_id: Uuid) -> Vec<Value> {
-    let reply = get(
-        &server.url(&format!("/v1/admin/audit?patient_id={patient_id}")),
-        server.admin.token(),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.body.as_array().unwrap().clone()
-}
-
 /// The records about `patient_id` with `action` written by `user`.
 fn by(server: &TestServer, patient_id: Uuid, action: &str, user: &Actor) -> Vec<Value> {
-    audit_of(server, patient_id)
+    server
+        .audit_of(patient_id)
         .into_iter()
         .filter(|r| r["action"] == action && r["user_id"] == user.user_id.to_string())
         .collect()
@@ -47,7 +38,8 @@ fn reads_of_entries_and_daily_by_others_are_audited_and_a_patients_own_are_not()
     }
     let own = get(&server.url(&format!("/v1/patients/{pid}")), patient.token());
     assert_eq!(own.status, 200);
-    let by_patient: Vec<Value> = audit_of(&server, pid)
+    let by_patient: Vec<Value> = server
+        .audit_of(pid)
         .into_iter()
         .filter(|r| r["user_id"] == patient.user_id.to_string())
         .collect();
@@ -84,7 +76,8 @@ fn a_patch_that_changes_nothing_still_audits_the_record_it_answers_with() {
     let (pid, _) = server.create_patient(&clinician, team);
     let url = server.url(&format!("/v1/patients/{pid}"));
     let written_by_clinician = || {
-        audit_of(&server, pid)
+        server
+            .audit_of(pid)
             .into_iter()
             .filter(|r| r["user_id"] == clinician.user_id.to_string())
             .count()

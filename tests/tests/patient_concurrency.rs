@@ -4,18 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use taperlog_tests::{TEST_PASSWORD, TestServer, get, patch, post};
+use taperlog_tests::{Actor, TEST_PASSWORD, TestServer, get, patch, post};
 use uuid::Uuid;
-
-/// The audit records about `patient_id`, oldest first.
-fn audit_of(server: &TestServer, patient_id: Uuid) -> Vec<Value> {
-    let reply = get(
-        &server.url(&format!("/v1/admin/audit?patient_id={patient_id}")),
-        server.admin.token(),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.body.as_array().unwrap().clone()
-}
 
 #[test]
 fn a_patch_records_only_the_fields_it_really_changed() {
@@ -31,7 +21,8 @@ fn a_patch_records_only_the_fields_it_really_changed() {
     let reply = patch(&url, clinician.token(), &changes);
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["display_name"], "Renamed");
-    let updates: Vec<Value> = audit_of(&server, pid)
+    let updates: Vec<Value> = server
+        .audit_of(pid)
         .into_iter()
         .filter(|r| r["action"] == "patient.update")
         .collect();
@@ -125,29 +116,11 @@ fn renames_during_consent_changes_neither_undo_them_nor_unchain_the_log() {
         }
         done.store(true, Ordering::Relaxed);
     });
-    let records: Vec<Value> = audit_of(&server, pid)
-        .into_iter()
-        .filter(|r| r["action"] == "patient.consent")
-        .collect();
+    let records = assert_consent_log_follows(&server, pid, &url, &clinician);
     assert_eq!(
         records.len(),
         FLIPS,
         "consent changes went missing: {records:#?}"
-    );
-    let mut state = true; // as created by the harness
-    for record in &records {
-        let detail = record["detail"].as_str().unwrap();
-        let expected = format!("research_consent {state} -> {}", !state);
-        assert_eq!(
-            detail, expected,
-            "consent records out of step: {records:#?}"
-        );
-        state = !state;
-    }
-    let view = get(&url, clinician.token());
-    assert_eq!(
-        view.body["research_consent"], state,
-        "the record disagrees with the log: {records:#?}"
     );
 }
 
@@ -175,11 +148,23 @@ fn concurrent_consent_changes_are_applied_and_audited_in_one_order() {
             });
         }
     });
-    let records: Vec<Value> = audit_of(&server, pid)
+    let records = assert_consent_log_follows(&server, pid, &url, &clinician);
+    assert!(!records.is_empty());
+}
+
+/// The patient's consent records, checked to form one unbroken chain from the harness's
+/// `true` that ends where the patient's record (`url`, read by `reader`) is; returns them.
+fn assert_consent_log_follows(
+    server: &TestServer,
+    pid: Uuid,
+    url: &str,
+    reader: &Actor,
+) -> Vec<Value> {
+    let records: Vec<Value> = server
+        .audit_of(pid)
         .into_iter()
         .filter(|r| r["action"] == "patient.consent")
         .collect();
-    assert!(!records.is_empty());
     let mut state = true; // as created by the harness
     for record in &records {
         let detail = record["detail"].as_str().unwrap();
@@ -190,9 +175,10 @@ fn concurrent_consent_changes_are_applied_and_audited_in_one_order() {
         );
         state = !state;
     }
-    let view = get(&url, clinician.token());
+    let view = get(url, reader.token());
     assert_eq!(
         view.body["research_consent"], state,
         "the record disagrees with the log: {records:#?}"
     );
+    records
 }
