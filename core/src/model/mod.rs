@@ -1,6 +1,7 @@
 //! Diary entries: identity, wire form, typed bodies, validation and the hybrid logical clock.
 
 mod body;
+mod compact;
 mod entry;
 mod hlc;
 mod numbers;
@@ -9,6 +10,7 @@ mod validate;
 pub use body::{
     Body, DoseBody, EntryKind, NoteBody, PainBody, PegAnswers, Route, Unit, WithdrawalBody,
 };
+pub use compact::{CompactEntryError, from_compact, to_compact};
 pub use entry::{Entry, EntryId};
 pub use hlc::{DeviceId, HybridClock, Stamp, StampError, SystemWallClock, WallClock};
 pub use validate::{

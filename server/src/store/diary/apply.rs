@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::super::codec::{decode, encode};
 use super::super::{ServerStore, StoreError};
+use super::entry_record::{decode_entry, encode_entry, rev_of_entry};
 use super::keys::{
     CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, SUMMARY, chain_digest,
-    change_key, day_key, decode_entry, encode_entry, encode_log, entry_key, kind_name, patient_key,
-    rev_of_entry,
+    change_key, day_key, encode_log, entry_key, kind_name, patient_key,
 };
 use super::staging::{Layer, View};
 use super::{ChangeOutcome, PatientState, PushToApply};

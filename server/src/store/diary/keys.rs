@@ -3,7 +3,7 @@
 //! batches are atomic within one tree) and a patient's records of a kind sort together.
 
 use sha2::{Digest, Sha256};
-use taperlog_core::model::{Entry, EntryId, Stamp};
+use taperlog_core::model::{EntryId, Stamp};
 use time::Date;
 use uuid::Uuid;
 
@@ -190,60 +190,6 @@ pub(super) fn decode_log(bytes: &[u8]) -> Result<Vec<LogPosition>, StoreError> {
     }
 }
 
-/// An entry record: the format version, the sequence number of its latest change, then the
-/// entry as JSON. The sequence number lives here, not in an index of its own, so that
-/// applying a change reads one record and writes two (entry and change log).
-pub(super) fn encode_entry(seq: u64, entry: &Entry) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = Vec::with_capacity(384);
-    bytes.push(FORMAT_VERSION);
-    bytes.extend_from_slice(&seq.to_be_bytes());
-    serde_json::to_writer(&mut bytes, entry).map_err(|e| StoreError::Format {
-        tree: kind_name(ENTRY),
-        detail: e.to_string(),
-    })?;
-    Ok(bytes)
-}
-
-/// Reads a record written by [`encode_entry`]: (sequence number, entry).
-pub(super) fn decode_entry(bytes: &[u8]) -> Result<(u64, Entry), StoreError> {
-    let bad = |detail: String| StoreError::Format {
-        tree: kind_name(ENTRY),
-        detail,
-    };
-    match bytes.split_first() {
-        Some((&FORMAT_VERSION, rest)) if rest.len() >= 8 => {
-            let (seq, json) = rest.split_at(8);
-            let entry = Entry::from_json_slice(json)
-                .map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
-            Ok((u64_of(seq)?, entry))
-        }
-        Some((&FORMAT_VERSION, _)) => Err(bad("truncated record".into())),
-        Some((version, _)) => Err(bad(format!("unknown format version {version}"))),
-        None => Err(bad("empty value".into())),
-    }
-}
-
-/// Only the `rev` of an entry record written by [`encode_entry`] (reading the rest would
-/// cost more and could fail on a field that does not matter here).
-pub(super) fn rev_of_entry(bytes: &[u8]) -> Result<Stamp, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct RevOnly {
-        rev: Stamp,
-    }
-    let bad = |detail: String| StoreError::Format {
-        tree: kind_name(ENTRY),
-        detail,
-    };
-    match bytes.split_first() {
-        Some((&FORMAT_VERSION, rest)) if rest.len() >= 8 => {
-            serde_json::from_slice::<RevOnly>(&rest[8..])
-                .map(|r| r.rev)
-                .map_err(|e| bad(e.to_string()))
-        }
-        _ => Err(bad("not an entry record".into())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,8 +233,6 @@ mod tests {
         newer[0] = LOG_FORMAT_CHAINED + 1;
         assert!(decode_log(&newer).is_err());
         assert!(decode_log(&encode_log(&positions)[..20]).is_err());
-        assert!(decode_entry(&[]).is_err());
-        assert!(decode_entry(&[FORMAT_VERSION, 0, 0]).is_err());
     }
 
     #[test]

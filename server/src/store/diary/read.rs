@@ -10,9 +10,10 @@ use uuid::Uuid;
 use super::super::codec::decode;
 use super::super::{ServerStore, StoreError};
 use super::apply::{read_greatest_rev, read_state};
+use super::entry_record::decode_entry;
 use super::keys::{
-    CHANGE, CONTRIBUTIONS, ENTRY, REST, SUMMARY, change_key, date_of_key, day_key, decode_entry,
-    decode_log, entry_key, kind_name, patient_key, u64_of,
+    CHANGE, CONTRIBUTIONS, ENTRY, REST, SUMMARY, change_key, date_of_key, day_key, decode_log,
+    entry_key, kind_name, patient_key, u64_of,
 };
 use super::{ChangePage, LogPosition, PatientActivity};
 
