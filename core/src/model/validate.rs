@@ -190,6 +190,15 @@ pub fn validate_entry(entry: &Entry, now: OffsetDateTime) -> Result<(), Validati
             "is more than 24 hours in the future",
         ));
     }
+    // The wire form is RFC 3339, whose offsets are hours below 24 and whole minutes: an
+    // entry recorded with another offset could be stored but never pushed.
+    let offset = entry.occurred_at.offset();
+    if offset.seconds_past_minute() != 0 || offset.whole_hours().unsigned_abs() > 23 {
+        return Err(ValidationError::new(
+            "occurred_at",
+            "its UTC offset must be whole minutes, less than 24 hours",
+        ));
+    }
     if entry.occurred_at.year() < LIMITS.min_year {
         return Err(ValidationError::new(
             "occurred_at",

@@ -274,6 +274,25 @@ fn the_future_is_bounded() {
 }
 
 #[test]
+fn only_offsets_rfc_3339_can_carry_are_accepted() {
+    let mut entry = entry(Body::Note(NoteBody { text: "x".into() }));
+    for (hours, minutes, seconds) in [(5, 30, 1), (-3, 0, -20), (24, 0, 0), (-25, -59, -59)] {
+        let offset = time::UtcOffset::from_hms(hours, minutes, seconds).unwrap();
+        entry.occurred_at = (NOW - Duration::hours(1)).to_offset(offset);
+        let refused = validate_entry(&entry, NOW).unwrap_err();
+        assert_eq!(refused.field, "occurred_at", "{offset}");
+        // What the check guards: such an entry has no wire form.
+        assert!(serde_json::to_vec(&entry).is_err(), "{offset}");
+    }
+    for (hours, minutes) in [(5, 45), (-9, -30), (23, 59), (0, 0)] {
+        let offset = time::UtcOffset::from_hms(hours, minutes, 0).unwrap();
+        entry.occurred_at = (NOW - Duration::hours(1)).to_offset(offset);
+        validate_entry(&entry, NOW).unwrap();
+        serde_json::to_vec(&entry).unwrap();
+    }
+}
+
+#[test]
 fn json_errors_name_fields() {
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]

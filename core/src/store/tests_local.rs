@@ -67,6 +67,32 @@ fn record_edit_delete_round_trip() {
 }
 
 #[test]
+fn entries_stored_as_json_before_the_compact_form_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let entry = store.record(morning(), oxycodone(7.5)).unwrap();
+    let stored = store
+        .trees
+        .entries
+        .get(codec::id_key(&entry.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored[0], codec::ENTRY_VALUE_COMPACT);
+    let mut json_value = vec![super::VALUE_VERSION];
+    json_value.extend_from_slice(&serde_json::to_vec(&entry).unwrap());
+    assert!(json_value.len() > stored.len() * 3 / 2);
+    store
+        .trees
+        .entries
+        .insert(codec::id_key(&entry.id), json_value)
+        .unwrap();
+    assert_eq!(store.entry(entry.id).unwrap(), Some(entry.clone()));
+    let edited = store.edit(entry.id, morning(), oxycodone(5.0)).unwrap();
+    assert_eq!(store.entry(entry.id).unwrap(), Some(edited));
+    check_invariants(&store);
+}
+
+#[test]
 fn validation_errors_come_back_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
