@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::super::codec::{decode, encode};
 use super::super::{ServerStore, StoreError};
+use super::day_record::{decode_day, encode_day};
 use super::entry_record::{decode_entry, encode_entry, rev_of_entry};
 use super::keys::{
     CONTRIBUTIONS, ENTRY, GREATEST_REV, GREATEST_REV_KEY, PATIENT, SUMMARY, chain_digest,
@@ -66,7 +67,7 @@ impl PushApply<'_> {
             btree_map::Entry::Vacant(slot) => {
                 let key = day_key(CONTRIBUTIONS, self.patient, date);
                 let stored = match self.view.get(&key)? {
-                    Some(bytes) => decode(kind_name(CONTRIBUTIONS), &bytes)?,
+                    Some(bytes) => decode_day(date, &bytes)?,
                     None => BTreeMap::new(),
                 };
                 Ok(slot.insert(stored))
@@ -126,7 +127,7 @@ impl PushApply<'_> {
             if by_entry.is_empty() {
                 self.view.own.remove(key);
             } else {
-                let bytes = encode(kind_name(CONTRIBUTIONS), &by_entry)?;
+                let bytes = encode_day(&by_entry)?;
                 self.view.own.insert(key, bytes);
             }
         }

@@ -9,6 +9,7 @@
 //! several trees would do the same at several times the cost.
 
 mod apply;
+mod day_record;
 mod entry_record;
 mod keys;
 

@@ -1,6 +1,6 @@
 //! Reading the diary: pages of the change log, entries by day, daily summaries, activity.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use taperlog_core::model::{Entry, EntryId, Stamp};
 use taperlog_core::summary::{DailySummary, DayContribution};
@@ -10,15 +10,13 @@ use uuid::Uuid;
 use super::super::codec::decode;
 use super::super::{ServerStore, StoreError};
 use super::apply::{read_greatest_rev, read_state};
+use super::day_record::{DayRecord, decode_day};
 use super::entry_record::decode_entry;
 use super::keys::{
     CHANGE, CONTRIBUTIONS, ENTRY, REST, SUMMARY, change_key, date_of_key, day_key, decode_log,
     entry_key, kind_name, patient_key, u64_of,
 };
 use super::{ChangePage, LogPosition, PatientActivity};
-
-/// One day's contributions by entry.
-type DayRecord = BTreeMap<EntryId, DayContribution>;
 
 impl ServerStore {
     /// The greatest `rev` the diary has applied (none before the first change): the server's
@@ -216,10 +214,8 @@ impl ServerStore {
             .range(day_key(CONTRIBUTIONS, patient, from)..=day_key(CONTRIBUTIONS, patient, to))
             .map(|item| {
                 let (key, bytes) = item?;
-                Ok((
-                    date_of_key(&key)?,
-                    decode(kind_name(CONTRIBUTIONS), &bytes)?,
-                ))
+                let date = date_of_key(&key)?;
+                Ok((date, decode_day(date, &bytes)?))
             })
             .collect()
     }
