@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::numbers::{integral_u8, integral_u8_map};
+use super::numbers::{integral_u8, integral_u8_map, optional_object};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -173,7 +173,11 @@ pub struct PainBody {
     #[serde(deserialize_with = "integral_u8")]
     pub nrs: u8,
     /// The PEG questionnaire, when answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub peg: Option<PegAnswers>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]

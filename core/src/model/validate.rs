@@ -93,11 +93,22 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Deserialises `value` as `T`, naming the failing field (prefixed by `prefix`).
+/// Every type the readers below read is a struct, which serde also reads from a JSON array
+/// by field position: `"peg": [4, 5, 6]` would be taken as pain 4, enjoyment 5, activity 6,
+/// whatever order the sender meant. API.md's values are objects; anything else is refused.
+fn not_an_object(prefix: &str) -> ValidationError {
+    ValidationError::new(prefix, "must be a JSON object")
+}
+
+/// Deserialises `value` (a JSON object) as `T`, naming the failing field (prefixed by
+/// `prefix`).
 pub(crate) fn parse_json_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, ValidationError> {
+    if !value.is_object() {
+        return Err(not_an_object(prefix));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let message = error.inner().to_string();
@@ -108,8 +119,8 @@ pub(crate) fn parse_json_value<T: DeserializeOwned>(
     })
 }
 
-/// Deserialises JSON bytes as `T` (borrowing from them where `T` does), naming the failing
-/// field prefixed by `prefix`.
+/// Deserialises JSON bytes (an object) as `T` (borrowing from them where `T` does), naming
+/// the failing field prefixed by `prefix`.
 pub(crate) fn parse_json_prefixed<'a, T: Deserialize<'a>>(
     bytes: &'a [u8],
     prefix: &str,
@@ -117,6 +128,9 @@ pub(crate) fn parse_json_prefixed<'a, T: Deserialize<'a>>(
     // Tracking the path costs about as much as the parse itself, and only an error needs
     // it: valid input (nearly all of it) is read once without, invalid input a second time
     // with it.
+    if bytes.trim_ascii_start().first() == Some(&b'[') {
+        return Err(not_an_object(prefix));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     let fast = T::deserialize(&mut *deserializer).and_then(|value| {
         deserializer.end()?;

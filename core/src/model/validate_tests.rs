@@ -293,6 +293,49 @@ fn only_offsets_rfc_3339_can_carry_are_accepted() {
 }
 
 #[test]
+fn structs_are_read_from_objects_only_not_from_arrays_by_position() {
+    let pain = |body: &str| {
+        let entry = format!(
+            r#"{{"id":"0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f","kind":"pain",
+                "occurred_at":"2026-11-20T08:00:00Z","rev":"0190f5c3a2b1-0000-phone",
+                "device_id":"phone","body":{body}}}"#
+        );
+        let from_value =
+            Entry::from_json(serde_json::from_str(&entry).unwrap()).map_err(|e| e.field);
+        let from_slice = Entry::from_json_slice(entry.as_bytes()).map_err(|e| e.field);
+        assert_eq!(
+            from_value.clone().map(|e| e.body),
+            from_slice.map(|e| e.body)
+        );
+        from_value
+    };
+    let answered = pain(r#"{"nrs":3,"peg":{"pain":4,"enjoyment":5,"activity":6}}"#).unwrap();
+    let Some(Body::Pain(read)) = answered.body else {
+        panic!("a pain body")
+    };
+    assert_eq!(
+        read.peg.map(|p| (p.pain, p.enjoyment, p.activity)),
+        Some((4, 5, 6))
+    );
+    assert!(pain(r#"{"nrs":3,"peg":null}"#).is_ok());
+    assert_eq!(pain(r#"{"nrs":3,"peg":[4,5,6]}"#).unwrap_err(), "body.peg");
+    assert_eq!(
+        pain(r#"{"nrs":3,"peg":{"pain":4}}"#).unwrap_err(),
+        "body.peg.enjoyment"
+    );
+    assert_eq!(pain(r#"[3]"#).unwrap_err(), "body");
+    let as_array = br#"["0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f","note",
+        "2026-11-20T08:00:00Z","0190f5c3a2b1-0000-phone","phone",false,{"text":"x"}]"#;
+    let refused = Entry::from_json_slice(as_array).unwrap_err();
+    assert_eq!(
+        (refused.field.as_str(), refused.message.as_str()),
+        ("", "must be a JSON object")
+    );
+    let value = serde_json::from_slice(as_array).unwrap();
+    assert_eq!(Entry::from_json(value).unwrap_err().field, "");
+}
+
+#[test]
 fn json_errors_name_fields() {
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
@@ -320,4 +363,8 @@ fn json_errors_name_fields() {
         "username"
     );
     assert_eq!(parse_json::<Login>(b"{").unwrap_err().field, "");
+    assert_eq!(
+        parse_json::<Login>(br#" ["a", "b"]"#).unwrap_err().message,
+        "must be a JSON object"
+    );
 }
