@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use taperlog_core::model::{Body, DeviceId, Entry, NoteBody, Stamp};
 use taperlog_server::http::{HEADER_READ_TIMEOUT, MAX_BODY_BYTES};
+use taperlog_tests::{TestServer, get, post, request};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use taperlog_tests::{TestServer, get, post, request};
 
 #[test]
 fn an_oversized_body_gets_413_json() {
@@ -92,11 +92,21 @@ fn values_sent_as_arrays_instead_of_objects_are_refused_by_name() {
         let rev = Stamp::new(millis, 0, device.clone());
         serde_json::to_value(Entry::live(Uuid::now_v7(), now, body, rev)).unwrap()
     };
-    let note = entry(Body::Note(NoteBody { text: "kept".into() }));
+    let note = entry(Body::Note(NoteBody {
+        text: "kept".into(),
+    }));
     let mut peg_as_array = entry(Body::Note(NoteBody { text: "x".into() }));
     peg_as_array["kind"] = json!("pain");
     peg_as_array["body"] = json!({"nrs": 3, "peg": [4, 5, 6]});
-    let fields = ["id", "kind", "occurred_at", "rev", "device_id", "deleted", "body"];
+    let fields = [
+        "id",
+        "kind",
+        "occurred_at",
+        "rev",
+        "device_id",
+        "deleted",
+        "body",
+    ];
     let whole_as_array: Vec<_> = fields.iter().map(|f| note[*f].clone()).collect();
     let pushed = post(
         &server.url("/v1/sync/push"),
@@ -114,7 +124,10 @@ fn values_sent_as_arrays_instead_of_objects_are_refused_by_name() {
         named,
         [
             (None, Some("must be a JSON object")),
-            (Some("body.peg"), Some("invalid type: sequence, expected a JSON object")),
+            (
+                Some("body.peg"),
+                Some("invalid type: sequence, expected a JSON object")
+            ),
         ],
         "{}",
         pushed.text

@@ -44,6 +44,41 @@ pub(crate) fn integral_u8_map<'de, D: Deserializer<'de>>(
         .collect())
 }
 
+/// An optional struct read from `null` or a JSON object only. serde's derived structs also
+/// read a JSON array by field position, so `"peg": [4, 5, 6]` would become answers in
+/// whatever order the fields are declared; API.md's nested values are objects.
+pub(crate) fn optional_object<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    struct Object<T>(T);
+
+    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+                .map(Object)
+        }
+    }
+
+    Ok(Option::<Object<T>>::deserialize(deserializer)?.map(|object| object.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,39 +113,4 @@ mod tests {
         assert!(parse(r#"{"value": 256}"#).is_err());
         assert!(parse(r#"{"value": "5"}"#).is_err());
     }
-}
-
-/// An optional struct read from `null` or a JSON object only. serde's derived structs also
-/// read a JSON array by field position, so `"peg": [4, 5, 6]` would become answers in
-/// whatever order the fields are declared; API.md's nested values are objects.
-pub(crate) fn optional_object<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    struct Object<T>(T);
-
-    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
-
-    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
-        type Value = T;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-        }
-    }
-
-    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            deserializer
-                .deserialize_map(ObjectVisitor(std::marker::PhantomData))
-                .map(Object)
-        }
-    }
-
-    Ok(Option::<Object<T>>::deserialize(deserializer)?.map(|object| object.0))
 }
