@@ -8,6 +8,7 @@
 
 pub mod devices;
 pub mod proxy;
+pub mod seed;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

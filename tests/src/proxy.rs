@@ -1,7 +1,8 @@
 //! A TCP proxy on loopback that loses answers: it lets each request through, and on a chosen
-//! share of the server's answers it drops the connection as the answer arrives, so the server
-//! has acted but the client never hears of it. The choice is made per answer, so pooled
-//! keep-alive connections are as exposed as fresh ones.
+//! share of its reads of the server's bytes (up to 16 KiB each) it drops the connection, so
+//! the server has acted but the client never hears of it, or hears only the start of the
+//! answer. The choice is made per read, not per connection, so pooled keep-alive connections
+//! are as exposed as fresh ones, and a long answer (a pull page) more than a short one.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -31,7 +32,8 @@ fn next(state: &AtomicU64) -> u64 {
 }
 
 impl LossyProxy {
-    /// Proxies to `upstream`, losing `drop_percent`% of the answers.
+    /// Proxies to `upstream`, dropping the connection at `drop_percent`% of the reads of
+    /// the server's answers.
     pub fn start(upstream: SocketAddr, drop_percent: u64, seed: u64) -> LossyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         listener.set_nonblocking(true).expect("nonblocking");

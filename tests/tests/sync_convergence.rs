@@ -286,8 +286,13 @@ fn op_strategy() -> impl Strategy<Value = PhoneOp> {
 #[test]
 fn random_operations_with_random_sync_points_converge() {
     let server = TestServer::start();
+    // PROPTEST_CASES runs more (or fewer) cases than the 24 CI runs.
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(24);
     let mut runner = TestRunner::new(Config {
-        cases: 24,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });

@@ -12,6 +12,7 @@ use taperlog_core::model::Entry;
 use taperlog_core::sync::{PullResponse, RetryPolicy, Session};
 use taperlog_tests::devices::{Device, TEST_RETRY, live, note, oxycodone, pain, server_changes};
 use taperlog_tests::proxy::LossyProxy;
+use taperlog_tests::seed::schedule_seed;
 use taperlog_tests::{ChildServer, TEST_PASSWORD, TestServer, post, run_cli};
 use uuid::Uuid;
 
@@ -54,7 +55,7 @@ fn lost_answers_neither_lose_nor_double_anything() {
         .trim_start_matches("http://")
         .parse()
         .unwrap();
-    let proxy = LossyProxy::start(upstream, 35, 0x5eed);
+    let proxy = LossyProxy::start(upstream, 35, schedule_seed(0x5eed));
 
     // Enrol on the direct line (a code works once); then every phone talks through the proxy.
     let mut phones: Vec<Device> = ["lossy-a", "lossy-b", "lossy-c"]
@@ -254,7 +255,7 @@ fn sigkill_during_a_push_storm_loses_nothing_acknowledged() {
     }
 
     let mut made: Vec<BTreeSet<Uuid>> = vec![BTreeSet::new(); STORM_PHONES];
-    let mut timing = Timing(0x51_9c11);
+    let mut timing = Timing(schedule_seed(0x51_9c11));
     let mut acknowledged_total = 0;
     for round in 0..STORM_ROUNDS {
         let child = ChildServer::spawn(&dir, &[]);
