@@ -63,7 +63,7 @@ fn kind_of_code(code: u8) -> Result<EntryKind, CompactEntryError> {
     })
 }
 
-/// Appends the compact form of `entry` to `out`. Refuses an entry that would not read back:
+/// Appends the compact form of `entry` to `out` (left as it was on an error). Refuses an entry that would not read back:
 /// one whose body is missing while live, present while deleted, or of another kind, or whose
 /// stamp names another device.
 pub fn to_compact(entry: &Entry, out: &mut Vec<u8>) -> Result<(), CompactEntryError> {
@@ -101,9 +101,23 @@ pub fn to_compact(entry: &Entry, out: &mut Vec<u8>) -> Result<(), CompactEntryEr
         deleted: entry.deleted,
         body,
     };
-    postcard::to_extend(&compact, std::mem::take(out))
-        .map(|written| *out = written)
-        .map_err(|e| CompactEntryError(e.to_string()))
+    let start = out.len();
+    postcard::to_extend(&compact, Append(out))
+        .map(|_| ())
+        .map_err(|e| {
+            out.truncate(start);
+            CompactEntryError(e.to_string())
+        })
+}
+
+/// Writes postcard's output at the end of a caller's buffer (postcard's own `Vec` output
+/// would take the buffer, and lose it on an error).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Append<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
+    }
 }
 
 /// Reads an entry written by [`to_compact`]; `bytes` must hold exactly one.
