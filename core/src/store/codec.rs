@@ -144,8 +144,14 @@ pub(crate) fn decode_entry(value: &[u8]) -> StoreResult<Entry> {
         Some((&ENTRY_VALUE_COMPACT, compact)) => {
             from_compact(compact).map_err(|e| unreadable(e.to_string()))
         }
-        _ => serde_json::from_slice(payload(value, "an entry")?)
-            .map_err(|e| unreadable(e.to_string())),
+        Some((&VALUE_VERSION, json)) => {
+            serde_json::from_slice(json).map_err(|e| unreadable(e.to_string()))
+        }
+        Some((version, _)) => Err(StoreError::Corrupt(format!(
+            "an entry has value version {version}, this program reads {VALUE_VERSION} and \
+             {ENTRY_VALUE_COMPACT}"
+        ))),
+        None => Err(StoreError::Corrupt("an entry is empty".into())),
     }
 }
 

@@ -90,6 +90,13 @@ fn entries_stored_as_json_before_the_compact_form_still_read() {
     let edited = store.edit(entry.id, morning(), oxycodone(5.0)).unwrap();
     assert_eq!(store.entry(entry.id).unwrap(), Some(edited));
     check_invariants(&store);
+    store
+        .trees
+        .entries
+        .insert(codec::id_key(&entry.id), vec![3, 0])
+        .unwrap();
+    let refused = store.entry(entry.id).unwrap_err().to_string();
+    assert!(refused.contains("value version 3"), "{refused}");
 }
 
 #[test]
