@@ -1,9 +1,13 @@
 //! `/openapi.json` says what the server does: every route taking a body documents the
 //! server-wide 413 (and really answers it), and query parameters parsed by hand are typed
-//! as the integers they must be, with their bounds.
+//! as the integers they must be, with their bounds; request fields document the rules they
+//! are checked against.
 
 use serde_json::Value;
+use taperlog_core::model::DeviceId;
 use taperlog_core::summary::{MAX_TREND_DAYS, MIN_TREND_DAYS};
+use taperlog_core::sync::MAX_PUSH_CHANGES;
+use taperlog_server::auth::MIN_PASSWORD_CHARS;
 use taperlog_server::http::MAX_BODY_BYTES;
 use taperlog_server::routes::admin::MAX_AUDIT_RECORDS;
 use taperlog_tests::{TestServer, get, request};
@@ -81,4 +85,43 @@ fn hand_parsed_query_parameters_are_documented_as_bounded_integers() {
         let required = query_param(&doc, path, name)["required"].as_bool();
         assert_ne!(required, Some(true), "{path} {name}");
     }
+}
+
+/// The rules request fields are checked against, as a client generated from the document
+/// sees them: passwords' least length, the device id's pattern, the push's batch size.
+#[test]
+fn request_fields_document_the_rules_they_are_checked_against() {
+    let server = TestServer::start();
+    let doc = get(&server.url("/openapi.json"), None).body;
+    let field =
+        |schema: &str, name: &str| doc["components"]["schemas"][schema]["properties"][name].clone();
+    for (schema, name) in [
+        ("NewUser", "password"),
+        ("EnrollRequest", "password"),
+        ("PasswordChange", "new_password"),
+    ] {
+        assert_eq!(
+            field(schema, name)["minLength"],
+            MIN_PASSWORD_CHARS,
+            "{schema}.{name}"
+        );
+    }
+    let pattern = "^[A-Za-z0-9_-]{1,64}$";
+    for schema in ["LoginRequest", "EnrollRequest", "PushRequest"] {
+        assert_eq!(field(schema, "device_id")["pattern"], pattern, "{schema}");
+    }
+    // The pattern says what the check does.
+    for (id, valid) in [
+        ("a".repeat(64), true),
+        ("a".repeat(65), false),
+        ("phone_1-B".into(), true),
+        ("phone.1".into(), false),
+        (String::new(), false),
+    ] {
+        assert_eq!(DeviceId::new(id.as_str()).is_ok(), valid, "{id}");
+    }
+    assert_eq!(
+        field("PushRequest", "changes")["maxItems"],
+        MAX_PUSH_CHANGES
+    );
 }

@@ -22,9 +22,11 @@ pub const DEFAULT_PULL_LIMIT: usize = 500;
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
-    /// The pushing device.
+    /// The pushing device (`[A-Za-z0-9_-]{1,64}`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub device_id: String,
-    /// Entries in their wire form.
+    /// Entries in their wire form, at most [`MAX_PUSH_CHANGES`].
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub changes: Vec<serde_json::Value>,
 }
 

@@ -34,6 +34,7 @@ pub struct NewUser {
     /// Username.
     pub username: String,
     /// Initial password (at least 10 characters).
+    #[schema(min_length = 10)]
     pub password: String,
     /// `clinician`, `researcher` or `admin` (patients enrol with a code).
     pub role: Role,

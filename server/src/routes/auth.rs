@@ -39,6 +39,7 @@ pub struct LoginRequest {
     /// Password.
     pub password: String,
     /// The device logging in (`[A-Za-z0-9_-]{1,64}`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub device_id: Option<String>,
 }
 
@@ -60,9 +61,11 @@ debug_redacted!(RefreshRequest {} secret { refresh_token });
 pub struct EnrollRequest {
     /// The one-time code from the care team.
     pub code: String,
-    /// The password to set.
+    /// The password to set (at least 10 characters).
+    #[schema(min_length = 10)]
     pub password: String,
-    /// The device enrolling.
+    /// The device enrolling (`[A-Za-z0-9_-]{1,64}`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub device_id: Option<String>,
     /// The username to log in with later (default: `p-` and the patient id's last 12 hex digits).
     pub username: Option<String>,
@@ -77,6 +80,7 @@ pub struct PasswordChange {
     /// The current password.
     pub old_password: String,
     /// The new password (at least 10 characters).
+    #[schema(min_length = 10)]
     pub new_password: String,
 }
 
