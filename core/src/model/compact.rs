@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::body::EntryKind;
 use super::entry::{Entry, body_json, parse_body_text};
-use super::hlc::{DeviceId, Stamp};
+use super::hlc::{DeviceId, MAX_STAMP_MILLIS, Stamp};
 
 /// Why bytes are not an entry in compact form, or an entry cannot be put in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +31,10 @@ pub struct CompactEntryError(String);
 struct Compact<'a> {
     id: [u8; 16],
     kind: u8,
-    unix_seconds: i64,
+    /// The local date and time as seconds since 1970-01-01T00:00 (that is, of the instant's
+    /// UTC reading with the offset replaced by UTC): every local time `time` holds is in its
+    /// range, while the instant of 9999-12-31T23:30-01:00 is not.
+    local_seconds: i64,
     nanosecond: u32,
     offset_seconds: i32,
     rev_millis: u64,
@@ -63,9 +66,9 @@ fn kind_of_code(code: u8) -> Result<EntryKind, CompactEntryError> {
     })
 }
 
-/// Appends the compact form of `entry` to `out` (left as it was on an error). Refuses an entry that would not read back:
-/// one whose body is missing while live, present while deleted, or of another kind, or whose
-/// stamp names another device.
+/// Appends the compact form of `entry` to `out` (left as it was on an error). Refuses an
+/// entry that would not read back: one whose body is missing while live, present while
+/// deleted, or of another kind, or whose stamp names another device.
 pub fn to_compact(entry: &Entry, out: &mut Vec<u8>) -> Result<(), CompactEntryError> {
     let consistent = match (&entry.body, entry.deleted) {
         (None, true) => true,
@@ -92,7 +95,10 @@ pub fn to_compact(entry: &Entry, out: &mut Vec<u8>) -> Result<(), CompactEntryEr
     let compact = Compact {
         id: entry.id.into_bytes(),
         kind: kind_code(entry.kind),
-        unix_seconds: entry.occurred_at.unix_timestamp(),
+        local_seconds: entry
+            .occurred_at
+            .replace_offset(UtcOffset::UTC)
+            .unix_timestamp(),
         nanosecond: entry.occurred_at.nanosecond(),
         offset_seconds: entry.occurred_at.offset().whole_seconds(),
         rev_millis: entry.rev.millis(),
@@ -134,12 +140,12 @@ pub fn from_compact(bytes: &[u8]) -> Result<Entry, CompactEntryError> {
     let kind = kind_of_code(compact.kind)?;
     let offset = UtcOffset::from_whole_seconds(compact.offset_seconds)
         .map_err(|e| bad("offset", e.to_string()))?;
-    let occurred_at = OffsetDateTime::from_unix_timestamp(compact.unix_seconds)
+    let occurred_at = OffsetDateTime::from_unix_timestamp(compact.local_seconds)
         .and_then(|at| at.replace_nanosecond(compact.nanosecond))
         .map_err(|e| bad("occurred_at", e.to_string()))?
-        .checked_to_offset(offset)
-        .ok_or_else(|| bad("occurred_at", "out of range at its offset".into()))?;
-    let device_id = DeviceId::new(compact.device).map_err(|e| bad("device_id", e.to_string()))?;
+        .replace_offset(offset);
+    let rev = stamp(compact.rev_millis, compact.rev_counter, compact.device)?;
+    let device_id = rev.device().clone();
     let body = match (compact.deleted, compact.body) {
         (false, Some(text)) => {
             Some(parse_body_text(kind, &text).map_err(|e| bad(&e.field, e.message.to_string()))?)
@@ -151,11 +157,44 @@ pub fn from_compact(bytes: &[u8]) -> Result<Entry, CompactEntryError> {
         id: Uuid::from_bytes(compact.id),
         kind,
         occurred_at,
-        rev: Stamp::new(compact.rev_millis, compact.rev_counter, device_id.clone()),
+        rev,
         device_id,
         deleted: compact.deleted,
         body,
     })
+}
+
+/// The stamp of a record; refuses what [`Stamp::new`] would silently clamp.
+fn stamp(millis: u64, counter: u16, device: &str) -> Result<Stamp, CompactEntryError> {
+    if millis > MAX_STAMP_MILLIS {
+        return Err(CompactEntryError(format!(
+            "rev: {millis} ms is beyond what a stamp holds"
+        )));
+    }
+    let device = DeviceId::new(device).map_err(|e| CompactEntryError(format!("device_id: {e}")))?;
+    Ok(Stamp::new(millis, counter, device))
+}
+
+/// The fields of [`Compact`] up to the stamp: postcard reads fields in order, so a record's
+/// stamp can be read without its body.
+#[derive(Deserialize)]
+struct Head<'a> {
+    _id: [u8; 16],
+    _kind: u8,
+    _local_seconds: i64,
+    _nanosecond: u32,
+    _offset_seconds: i32,
+    rev_millis: u64,
+    rev_counter: u16,
+    device: &'a str,
+}
+
+/// Only the `rev` of an entry written by [`to_compact`] (for scans that need no more, and
+/// should not fail on a body a later reader might refuse).
+pub fn rev_of_compact(bytes: &[u8]) -> Result<Stamp, CompactEntryError> {
+    let (head, _): (Head<'_>, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| CompactEntryError(format!("record: {e}")))?;
+    stamp(head.rev_millis, head.rev_counter, head.device)
 }
 
 #[cfg(test)]

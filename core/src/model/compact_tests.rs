@@ -187,7 +187,12 @@ fn body_strategy() -> impl Strategy<Value = Body> {
 fn entry_strategy() -> impl Strategy<Value = Entry> {
     (
         any::<u128>(),
-        -62_000_000_000i64..250_000_000_000,
+        // Local times from year -1000 to the last second of 9999 (whose instant at a western
+        // offset is in year 10000).
+        prop_oneof![
+            -93_700_000_000i64..253_402_300_800,
+            253_402_213_000i64..253_402_300_800,
+        ],
         0u32..1_000_000_000,
         -86_399i32..=86_399,
         any::<u64>(),
@@ -197,14 +202,14 @@ fn entry_strategy() -> impl Strategy<Value = Entry> {
         body_strategy(),
     )
         .prop_filter_map(
-            "an instant that exists at its offset",
+            "a valid device id",
             |(id, seconds, nanos, offset, millis, counter, device, deleted, body)| {
                 let offset = UtcOffset::from_whole_seconds(offset).ok()?;
                 let at = OffsetDateTime::from_unix_timestamp(seconds)
                     .ok()?
                     .replace_nanosecond(nanos)
                     .ok()?
-                    .checked_to_offset(offset)?;
+                    .replace_offset(offset);
                 let device = DeviceId::new(device).ok()?;
                 let live = Entry::live(
                     Uuid::from_u128(id),
@@ -230,5 +235,117 @@ proptest! {
         prop_assert_eq!(&read, &entry);
         prop_assert_eq!(read.occurred_at.offset(), entry.occurred_at.offset());
         prop_assert_eq!(read.occurred_at.nanosecond(), entry.occurred_at.nanosecond());
+    }
+}
+
+fn note_at(occurred_at: &str) -> Entry {
+    Entry::from_json(json!({
+        "id": "019a1b2c-3d4e-7f00-8a00-000000000009",
+        "kind": "note",
+        "occurred_at": occurred_at,
+        "rev": "0190f5c3a2b1-0003-phone-a",
+        "device_id": "phone-a",
+        "body": {"text": "x"}
+    }))
+    .unwrap()
+}
+
+/// Found in review: the instant of a local time late on 9999-12-31 at a western offset is in
+/// year 10000, which `time` cannot hold; stored as an instant it encoded and did not decode.
+#[test]
+fn the_last_local_times_time_holds_read_back_at_any_offset() {
+    for at in [
+        "9999-12-31T23:30:00-01:00",
+        "9999-12-31T23:59:59.999999999-23:59",
+        "0000-01-01T00:00:00+23:59",
+    ] {
+        let entry = note_at(at);
+        let read = round_trip(&entry);
+        assert_same(&read, &entry);
+    }
+}
+
+/// The bytes of format 2 as written today. Records on disk keep them: a change of field
+/// order, field type, kind code or variant order fails here rather than misreading stores.
+#[test]
+fn the_stored_bytes_of_each_kind_are_fixed() {
+    let mut pain = note_at("2026-11-20T08:15:30.5+05:30").to_json();
+    pain["kind"] = json!("pain");
+    pain["body"] = json!({"nrs": 4, "peg": {"pain": 5, "enjoyment": 6, "activity": 7}});
+    let pain = Entry::from_json(pain).unwrap();
+    let deleted = dose_entry().tombstone(Stamp::new(1_722_110_157_490, 1, device("phone-a")));
+    for (entry, hex) in [
+        (dose_entry(), DOSE_HEX),
+        (pain, PAIN_HEX),
+        (deleted, DELETED_HEX),
+    ] {
+        let mut bytes = Vec::new();
+        to_compact(&entry, &mut bytes).unwrap();
+        assert_eq!(to_hex(&bytes), hex, "{entry:?}");
+        assert_same(&from_compact(&from_hex(hex)).unwrap(), &entry);
+    }
+}
+
+const DOSE_HEX: &str = concat!(
+    "019a1b2c3d4e7f008a0000000000000100c48680b00dc0b2cd3bb0b502b1c58e",
+    "ae8f32030770686f6e652d6100016b7b226d656469636174696f6e223a226f74",
+    "686572222c226e616d65223a225472616d61646f6c205c227265746172645c22",
+    "20e29c93222c22616d6f756e74223a31322e352c22756e6974223a226d67222c",
+    "22726f757465223a226f72616c222c2270726e223a747275657d",
+);
+const PAIN_HEX: &str = concat!(
+    "019a1b2c3d4e7f008a0000000000000901c48680b00d80cab5ee01b0b502b1c5",
+    "8eae8f32030770686f6e652d610001357b226e7273223a342c22706567223a7b",
+    "227061696e223a352c22656e6a6f796d656e74223a362c226163746976697479",
+    "223a377d7d",
+);
+const DELETED_HEX: &str = concat!(
+    "019a1b2c3d4e7f008a0000000000000100c48680b00dc0b2cd3bb0b502b2c58e",
+    "ae8f32010770686f6e652d610100",
+);
+
+fn device(name: &str) -> DeviceId {
+    DeviceId::new(name).unwrap()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_rev_reads_without_the_body_and_impossible_stamps_are_refused() {
+    let entry = dose_entry();
+    let mut bytes = Vec::new();
+    to_compact(&entry, &mut bytes).unwrap();
+    assert_eq!(rev_of_compact(&bytes).unwrap(), entry.rev);
+    // A body a later reader refuses does not hide the rev.
+    let mut unreadable_body = entry.clone();
+    unreadable_body.body = Some(Body::Note(NoteBody { text: "x".into() }));
+    unreadable_body.kind = crate::model::EntryKind::Note;
+    let mut bytes = Vec::new();
+    to_compact(&unreadable_body, &mut bytes).unwrap();
+    bytes[16] = kind_code(crate::model::EntryKind::Dose);
+    assert!(from_compact(&bytes).is_err());
+    assert_eq!(rev_of_compact(&bytes).unwrap(), entry.rev);
+    // A stored millis a stamp cannot hold is an error, not a different (clamped) rev.
+    assert!(stamp(MAX_STAMP_MILLIS, 0, "a").is_ok());
+    assert!(stamp(MAX_STAMP_MILLIS + 1, 0, "a").is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #[test]
+    fn any_bytes_are_an_entry_or_an_error_never_a_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..200)
+    ) {
+        let _ = from_compact(&bytes);
+        let _ = rev_of_compact(&bytes);
     }
 }

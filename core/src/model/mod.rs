@@ -10,7 +10,7 @@ mod validate;
 pub use body::{
     Body, DoseBody, EntryKind, NoteBody, PainBody, PegAnswers, Route, Unit, WithdrawalBody,
 };
-pub use compact::{CompactEntryError, from_compact, to_compact};
+pub use compact::{CompactEntryError, from_compact, rev_of_compact, to_compact};
 pub use entry::{Entry, EntryId};
 pub use hlc::{DeviceId, HybridClock, Stamp, StampError, SystemWallClock, WallClock};
 pub use validate::{

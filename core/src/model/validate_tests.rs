@@ -368,3 +368,49 @@ fn json_errors_name_fields() {
         "must be a JSON object"
     );
 }
+
+#[test]
+fn peg_errors_name_the_item_whichever_reader_reads_the_entry() {
+    let pain = |body: &str| {
+        let entry = format!(
+            r#"{{"id":"0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f","kind":"pain",
+                "occurred_at":"2026-11-20T08:00:00Z","rev":"0190f5c3a2b1-0000-phone",
+                "device_id":"phone","body":{body}}}"#
+        );
+        let from_value =
+            Entry::from_json(serde_json::from_str(&entry).unwrap()).map_err(|e| e.field);
+        let from_slice = Entry::from_json_slice(entry.as_bytes()).map_err(|e| e.field);
+        (from_value, from_slice)
+    };
+    for (body, field) in [
+        (
+            r#"{"nrs":3,"peg":{"pain":"x","enjoyment":5,"activity":6}}"#,
+            "body.peg.pain",
+        ),
+        (
+            r#"{"nrs":3,"peg":{"pain":4,"enjoyment":5.5,"activity":6}}"#,
+            "body.peg.enjoyment",
+        ),
+        (
+            r#"{"nrs":3,"peg":{"pain":4,"enjoyment":5,"activity":6,"extra":1}}"#,
+            "body.peg.extra",
+        ),
+        (r#"{"nrs":3,"peg":7}"#, "body.peg"),
+        (r#"{"nrs":3,"peg":"x"}"#, "body.peg"),
+    ] {
+        let (from_value, from_slice) = pain(body);
+        assert_eq!(
+            from_value.map(|_| ()),
+            Err(field.to_string()),
+            "value {body}"
+        );
+        assert_eq!(
+            from_slice.map(|_| ()),
+            Err(field.to_string()),
+            "slice {body}"
+        );
+    }
+    let (from_value, from_slice) =
+        pain(r#"{"nrs":3,"peg":{"pain":4.0,"enjoyment":5,"activity":6}}"#);
+    assert!(from_value.is_ok() && from_slice.is_ok());
+}

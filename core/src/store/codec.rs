@@ -132,8 +132,10 @@ pub(crate) fn encode_entry(entry: &Entry) -> StoreResult<Vec<u8>> {
     }
     let mut value = Vec::with_capacity(192);
     value.push(ENTRY_VALUE_COMPACT);
+    // Past the checks above only an encoder failure is left: an error of this entry, not of
+    // the disk.
     to_compact(entry, &mut value)
-        .map_err(|e| StoreError::Corrupt(format!("an entry cannot be stored: {e}")))?;
+        .map_err(|e| crate::model::ValidationError::new("", format!("cannot be stored: {e}")))?;
     Ok(value)
 }
 

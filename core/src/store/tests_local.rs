@@ -368,3 +368,25 @@ fn a_newer_marker_is_refused_before_sled_touches_the_files() {
     assert!(matches!(error, StoreError::NewerFormat { .. }), "{error:?}");
     assert!(!dir.path().join("db").exists());
 }
+
+/// Found in review: a pulled change late on 9999-12-31 at a western offset (its instant is in
+/// year 10000) was stored and then made the entry, and every scan of the store, unreadable.
+#[test]
+fn a_pulled_change_at_the_end_of_year_9999_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), ManualClock::at(NOON_MILLIS));
+    let change = crate::model::Entry::from_json(serde_json::json!({
+        "id": "019a1b2c-3d4e-7f00-8a00-000000000009",
+        "kind": "note",
+        "occurred_at": "9999-12-31T23:30:00-01:00",
+        "rev": "0190f5c3a2b1-0003-server",
+        "device_id": "server",
+        "body": {"text": "x"}
+    }))
+    .unwrap();
+    store
+        .apply_pulled(std::slice::from_ref(&change), "c1")
+        .unwrap();
+    assert_eq!(store.entry(change.id).unwrap(), Some(change));
+    check_invariants(&store);
+}

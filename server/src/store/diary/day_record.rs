@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
 use taperlog_core::model::{EntryId, Route};
 use taperlog_core::summary::{Contribution, DayContribution};
@@ -16,15 +17,16 @@ use time::Date;
 use uuid::Uuid;
 
 use super::super::StoreError;
-use super::super::codec::decode;
 use super::keys::{CONTRIBUTIONS, kind_name};
 
 /// One day's contributions by entry.
 pub(super) type DayRecord = BTreeMap<EntryId, DayContribution>;
 
-/// Today's format: postcard of a list of [`Item`]s. Records written before it are the
-/// record as JSON, in the store's
-/// [`FORMAT_VERSION`](super::super::codec::FORMAT_VERSION).
+/// The format of the records written before [`COMPACT_FORMAT`]: the record as JSON. A
+/// literal, not the store codec's `FORMAT_VERSION`: that one may move on, while these records
+/// keep the byte they were written with.
+const JSON_FORMAT: u8 = 1;
+/// Today's format: postcard of a list of [`Item`]s.
 const COMPACT_FORMAT: u8 = 2;
 
 /// A contribution as stored. postcard writes a variant by its index: never reorder these,
@@ -101,9 +103,13 @@ pub(super) fn encode_day(day: &DayRecord) -> Result<Vec<u8>, StoreError> {
 
 /// Reads the record of the day `date`, of either format.
 pub(super) fn decode_day(date: Date, bytes: &[u8]) -> Result<DayRecord, StoreError> {
-    let Some((&COMPACT_FORMAT, compact)) = bytes.split_first() else {
-        // FORMAT_VERSION (JSON), or an unknown format the codec refuses by name.
-        return decode(kind_name(CONTRIBUTIONS), bytes);
+    let compact = match bytes.split_first() {
+        Some((&COMPACT_FORMAT, compact)) => compact,
+        Some((&JSON_FORMAT, json)) => {
+            return serde_json::from_slice(json).map_err(|e| bad(e.to_string()));
+        }
+        Some((format, _)) => return Err(bad(format!("unknown format version {format}"))),
+        None => return Err(bad("empty value".into())),
     };
     let (items, rest): (Vec<Item<'_>>, &[u8]) =
         postcard::take_from_bytes(compact).map_err(|e| bad(e.to_string()))?;
@@ -123,10 +129,9 @@ pub(super) fn decode_day(date: Date, bytes: &[u8]) -> Result<DayRecord, StoreErr
                     medication: medication.to_owned(),
                     quantity,
                     mg,
-                    route: Route::ALL
-                        .into_iter()
-                        .find(|r| r.as_str() == route)
-                        .ok_or_else(|| bad(format!("unknown route {route:?}")))?,
+                    // Read as on the wire, so that every route the wire knows reads back.
+                    route: Route::deserialize(route.into_deserializer())
+                        .map_err(|e: serde::de::value::Error| bad(format!("route: {e}")))?,
                 },
                 Stored::Pain { nrs, peg } => Contribution::Pain { nrs, peg },
                 Stored::Withdrawal { sows_total } => Contribution::Withdrawal { sows_total },
@@ -246,5 +251,52 @@ mod tests {
             changed[at] ^= 0x5a;
             let _ = decode_day(when, &changed);
         }
+    }
+
+    /// The bytes of format 2 as written today. Records on disk keep them: a change of field
+    /// order, field type or variant order fails here rather than misreading stores.
+    #[test]
+    fn the_stored_bytes_are_fixed() {
+        let bytes = encode_day(&day()).unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, DAY_HEX);
+        assert_eq!(decode_day(date!(2026 - 11 - 20), &bytes).unwrap(), day());
+    }
+
+    const DAY_HEX: &str = concat!(
+        "0207000000000000000000000000000000010100096f7879636f646f6e650000",
+        "000000001e400000000000001e40046f72616c00000000000000000000000000",
+        "00000200000866656e74616e796c0000000000002940333333333333d33f0b74",
+        "72616e736465726d616c0000000000000000000000000000000301010601abaa",
+        "aaaaaaaa16400000000000000000000000000000000401010000000000000000",
+        "000000000000000000050102011f000000000000000000000000000000060102",
+        "00000000000000000000000000000000070103",
+    );
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn any_bytes_are_a_day_or_an_error_never_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
+        ) {
+            let mut value = vec![COMPACT_FORMAT];
+            value.extend(bytes);
+            let _ = decode_day(date!(2026 - 11 - 20), &value);
+        }
+    }
+
+    #[test]
+    fn every_route_reads_back_by_its_wire_name() {
+        for route in Route::ALL {
+            let read: Result<Route, serde::de::value::Error> =
+                Route::deserialize(route.as_str().into_deserializer());
+            assert_eq!(read, Ok(route));
+        }
+    }
+
+    #[test]
+    fn a_huge_item_count_is_an_error_without_allocating_it() {
+        let value = [COMPACT_FORMAT, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(decode_day(date!(2026 - 11 - 20), &value).is_err());
     }
 }

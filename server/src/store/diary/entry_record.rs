@@ -6,15 +6,15 @@
 //! half the bytes of JSON, which sled writes twice (tree and log) on every push, and no text
 //! to parse on every pull. Records of the JSON format written before are still read.
 
-use taperlog_core::model::{Entry, Stamp, from_compact, to_compact};
+use taperlog_core::model::{Entry, Stamp, from_compact, rev_of_compact, to_compact};
 
 use super::super::StoreError;
-use super::super::codec::FORMAT_VERSION;
 use super::keys::{ENTRY, kind_name, u64_of};
 
 /// The format of the records written before [`COMPACT_FORMAT`]: the sequence number, then
-/// the entry in its JSON wire form.
-const JSON_FORMAT: u8 = FORMAT_VERSION;
+/// the entry in its JSON wire form. A literal, not the store codec's `FORMAT_VERSION`: that
+/// one may move on, while these records keep the byte they were written with.
+const JSON_FORMAT: u8 = 1;
 /// Today's format: the sequence number (8 bytes, big-endian), then the compact entry.
 const COMPACT_FORMAT: u8 = 2;
 
@@ -67,7 +67,9 @@ pub(super) fn rev_of_entry(bytes: &[u8]) -> Result<Stamp, StoreError> {
                 .map(|r| r.rev)
                 .map_err(|e| bad(e.to_string()))
         }
-        Some((&COMPACT_FORMAT, _)) => decode_entry(bytes).map(|(_, entry)| entry.rev),
+        Some((&COMPACT_FORMAT, rest)) if rest.len() >= 8 => {
+            rev_of_compact(&rest[8..]).map_err(|e| bad(e.to_string()))
+        }
         _ => Err(bad("not an entry record".into())),
     }
 }

@@ -152,3 +152,5 @@ pub fn greatest_rev<'a>(changes: impl IntoIterator<Item = &'a Entry>) -> Option<
 mod tests;
 #[cfg(test)]
 mod tests_concurrent;
+#[cfg(test)]
+mod tests_formats;

@@ -13,15 +13,15 @@ use super::keys::{self, entry_key};
 use super::*;
 use crate::store::{ServerStore, StoreError};
 
-const NOW: OffsetDateTime = datetime!(2026-11-21 12:00 UTC);
+pub(super) const NOW: OffsetDateTime = datetime!(2026-11-21 12:00 UTC);
 
-fn store() -> (tempfile::TempDir, ServerStore) {
+pub(super) fn store() -> (tempfile::TempDir, ServerStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = ServerStore::open(dir.path()).unwrap();
     (dir, store)
 }
 
-fn oxycodone(mg: f64) -> Body {
+pub(super) fn oxycodone(mg: f64) -> Body {
     Body::Dose(DoseBody {
         medication: "oxycodone".into(),
         name: None,
@@ -33,7 +33,7 @@ fn oxycodone(mg: f64) -> Body {
     })
 }
 
-fn patch(rate: f64) -> Body {
+pub(super) fn patch(rate: f64) -> Body {
     Body::Dose(DoseBody {
         medication: "fentanyl_transdermal".into(),
         name: None,
