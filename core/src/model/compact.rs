@@ -2,8 +2,8 @@
 //!
 //! The wire form is JSON with the id, times and stamp as text: about 280 bytes for a dose.
 //! Stored that way, every entry costs the store its bytes twice (the tree and its log) and a
-//! text parse on every read. Here the id, instant, offset and stamp are binary (postcard's
-//! varints), and only the body stays JSON, read back with the same typed reader as the wire
+//! text parse on every read. Here the id, local date-time, offset and stamp are binary
+//! (postcard's varints), and only the body stays JSON, read back with the same typed reader as the wire
 //! form: about half the bytes, and no RFC 3339 or UUID text to parse.
 //!
 //! The form has no version byte of its own: the stores that keep it prefix their records
