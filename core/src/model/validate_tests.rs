@@ -292,17 +292,23 @@ fn only_offsets_rfc_3339_can_carry_are_accepted() {
     }
 }
 
+/// A pain entry with `body`, read by both readers: (from a `Value`, from bytes), errors
+/// as the field they name.
+fn pain_read_both_ways(body: &str) -> (Result<Entry, String>, Result<Entry, String>) {
+    let entry = format!(
+        r#"{{"id":"0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f","kind":"pain",
+            "occurred_at":"2026-11-20T08:00:00Z","rev":"0190f5c3a2b1-0000-phone",
+            "device_id":"phone","body":{body}}}"#
+    );
+    let from_value = Entry::from_json(serde_json::from_str(&entry).unwrap()).map_err(|e| e.field);
+    let from_slice = Entry::from_json_slice(entry.as_bytes()).map_err(|e| e.field);
+    (from_value, from_slice)
+}
+
 #[test]
 fn structs_are_read_from_objects_only_not_from_arrays_by_position() {
     let pain = |body: &str| {
-        let entry = format!(
-            r#"{{"id":"0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f","kind":"pain",
-                "occurred_at":"2026-11-20T08:00:00Z","rev":"0190f5c3a2b1-0000-phone",
-                "device_id":"phone","body":{body}}}"#
-        );
-        let from_value =
-            Entry::from_json(serde_json::from_str(&entry).unwrap()).map_err(|e| e.field);
-        let from_slice = Entry::from_json_slice(entry.as_bytes()).map_err(|e| e.field);
+        let (from_value, from_slice) = pain_read_both_ways(body);
         assert_eq!(
             from_value.clone().map(|e| e.body),
             from_slice.map(|e| e.body)
@@ -371,17 +377,7 @@ fn json_errors_name_fields() {
 
 #[test]
 fn peg_errors_name_the_item_whichever_reader_reads_the_entry() {
-    let pain = |body: &str| {
-        let entry = format!(
-            r#"{{"id":"0193a0c4-7e1b-7cc2-9f3e-2a5b0c1d2e3f","kind":"pain",
-                "occurred_at":"2026-11-20T08:00:00Z","rev":"0190f5c3a2b1-0000-phone",
-                "device_id":"phone","body":{body}}}"#
-        );
-        let from_value =
-            Entry::from_json(serde_json::from_str(&entry).unwrap()).map_err(|e| e.field);
-        let from_slice = Entry::from_json_slice(entry.as_bytes()).map_err(|e| e.field);
-        (from_value, from_slice)
-    };
+    let pain = pain_read_both_ways;
     for (body, field) in [
         (
             r#"{"nrs":3,"peg":{"pain":"x","enjoyment":5,"activity":6}}"#,
