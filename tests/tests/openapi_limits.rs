@@ -125,3 +125,68 @@ fn request_fields_document_the_rules_they_are_checked_against() {
         MAX_PUSH_CHANGES
     );
 }
+
+/// Every `$ref` of the document names a schema it holds (a generated client fails on the
+/// first that does not), and an entry's body is the object of one of the four kinds.
+#[test]
+fn every_reference_resolves_and_entry_bodies_are_described() {
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let server = TestServer::start();
+    let doc = get(&server.url("/openapi.json"), None).body;
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.len() > 20, "{}", found.len());
+    for target in found {
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{target}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{target} is not in the document"
+        );
+    }
+    let body = &doc["components"]["schemas"]["Entry"]["properties"]["body"];
+    let refers: Vec<&str> = body["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .filter_map(|k| k["$ref"].as_str())
+        .collect();
+    assert_eq!(refers, ["#/components/schemas/EntryBody"], "{body}");
+    let body = &doc["components"]["schemas"]["EntryBody"];
+    let kinds: Vec<&str> = body["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .filter_map(|k| k["$ref"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "#/components/schemas/DoseBody",
+            "#/components/schemas/PainBody",
+            "#/components/schemas/WithdrawalBody",
+            "#/components/schemas/NoteBody",
+        ],
+        "{body}"
+    );
+    let dose = &doc["components"]["schemas"]["DoseBody"];
+    assert!(
+        dose["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"amount".into()),
+        "{dose}"
+    );
+}

@@ -35,6 +35,7 @@ impl EntryKind {
 
 /// The unit a dose amount is given in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Unit {
     /// Milligrams.
     #[serde(rename = "mg")]
@@ -60,6 +61,7 @@ impl Unit {
 
 /// How a medication was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     /// Swallowed.
@@ -114,6 +116,7 @@ impl Route {
 
 /// A dose of a medication.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DoseBody {
     /// A code of the medication catalogue, or `other`.
@@ -152,6 +155,7 @@ impl DoseBody {
 
 /// The three PEG items (Krebs et al. 2009), each 0–10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PegAnswers {
     /// Average pain in the past week.
@@ -167,6 +171,7 @@ pub struct PegAnswers {
 
 /// A pain rating.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PainBody {
     /// Numeric rating scale, 0 (no pain) to 10 (worst imaginable).
@@ -186,6 +191,7 @@ pub struct PainBody {
 
 /// A SOWS questionnaire: the 16 items of `clinical::SOWS_ITEMS`, each 0–4.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalBody {
     /// Item key → answer.
@@ -198,10 +204,28 @@ pub struct WithdrawalBody {
 
 /// A free-text note.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     /// The note, 1–4000 characters.
     pub text: String,
+}
+
+/// An entry's body as the OpenAPI document shows it (`EntryBody`): the object of the entry's `kind`
+/// (serde's `untagged` makes utoipa write a `oneOf` of the four; never serialised).
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "a schema only: the document is its one use")]
+pub(crate) enum EntryBody {
+    /// `kind: dose`.
+    Dose(DoseBody),
+    /// `kind: pain`.
+    Pain(PainBody),
+    /// `kind: withdrawal`.
+    Withdrawal(WithdrawalBody),
+    /// `kind: note`.
+    Note(NoteBody),
 }
 
 /// The body of a live (not deleted) entry.

@@ -47,7 +47,7 @@ struct WireEntry {
     deleted: bool,
     /// The body of `kind` (API.md, "Entries"); omitted or null on a deletion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<super::body::EntryBody>))]
     body: Option<serde_json::Value>,
 }
 
