@@ -198,8 +198,20 @@ impl ServerStore {
     }
 
     /// Makes every write so far durable; writes are acknowledged only after this.
+    ///
+    /// Runs sled's blocking flush on tokio's blocking pool. sled 0.34's own `flush_async`
+    /// hands the flush to sled's thread pool, whose futures can be left never woken when
+    /// several flush at once (spacejam/sled#1241, #1308, fixed only on its unreleased main):
+    /// here that hung a patient's `PATCH` racing their enrolment until CI gave up.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| {
+                StoreError::Engine(sled::Error::ReportableBug(format!(
+                    "flush task failed: {e}"
+                )))
+            })??;
         Ok(())
     }
 
@@ -285,7 +297,52 @@ pub(crate) fn txn_error(e: sled::transaction::TransactionError<StoreError>) -> S
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    /// Many requests flushing at once, as a crowd of logins does, each after a write of its
+    /// own: every flush returns. With sled's `flush_async` this test hung every time it was run
+    /// (each of its thread pool's workers waited in a flush on log writes queued behind it).
+    #[test]
+    fn many_flushes_at_once_all_return() {
+        const ROUNDS: usize = 40;
+        const AT_ONCE: usize = 32;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ServerStore::open(dir.path()).unwrap());
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let flushing = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap();
+            let outcome = runtime.block_on(async move {
+                for round in 0..ROUNDS {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for n in 0..AT_ONCE {
+                        let store = Arc::clone(&flushing);
+                        tasks.spawn(async move {
+                            store.set_meta(&format!("k{n}"), &format!("{round}"))?;
+                            store.flush().await
+                        });
+                    }
+                    while let Some(joined) = tasks.join_next().await {
+                        joined
+                            .map_err(|e| e.to_string())?
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                Ok::<(), String>(())
+            });
+            let _ = done_tx.send(outcome);
+        });
+        let outcome = done_rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the flushes hung");
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(store.meta("k0").unwrap().as_deref(), Some("39"));
+    }
 
     #[test]
     fn a_diary_in_the_earlier_layout_is_refused_not_served_as_empty() {

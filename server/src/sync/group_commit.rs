@@ -72,14 +72,7 @@ impl GroupCommit {
         }
         // Every write with a ticket up to here was applied before the flush starts.
         let target = self.written.load(Ordering::SeqCst);
-        let flushing = Arc::clone(store);
-        tokio::task::spawn_blocking(move || flushing.flush_blocking())
-            .await
-            .map_err(|e| {
-                StoreError::Engine(sled::Error::ReportableBug(format!(
-                    "flush task failed: {e}"
-                )))
-            })??;
+        store.flush().await?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         *durable = target;
         Ok(())
