@@ -1,9 +1,10 @@
 //! `/openapi.json` says what the server does: every route taking a body documents the
 //! server-wide 413 (and really answers it), and query parameters parsed by hand are typed
 //! as the integers they must be, with their bounds; request fields document the rules they
-//! are checked against.
+//! are checked against, scores their scale's range.
 
 use serde_json::Value;
+use taperlog_core::clinical::{NRS_MAX, PEG_ITEM_MAX, SOWS_ITEM_MAX, SOWS_ITEMS};
 use taperlog_core::model::DeviceId;
 use taperlog_core::summary::{MAX_TREND_DAYS, MIN_TREND_DAYS};
 use taperlog_core::sync::MAX_PUSH_CHANGES;
@@ -189,4 +190,42 @@ fn every_reference_resolves_and_entry_bodies_are_described() {
             .contains(&"amount".into()),
         "{dose}"
     );
+}
+
+#[test]
+fn pain_and_withdrawal_scores_are_documented_with_the_ranges_validation_checks() {
+    let server = TestServer::start();
+    let doc = get(&server.url("/openapi.json"), None).body;
+    let schemas = &doc["components"]["schemas"];
+    let range = |schema: &Value| (schema["minimum"].as_f64(), schema["maximum"].as_f64());
+    let nrs = &schemas["PainBody"]["properties"]["nrs"];
+    assert_eq!(range(nrs), (Some(0.0), Some(f64::from(NRS_MAX))), "{nrs}");
+    for item in ["pain", "enjoyment", "activity"] {
+        let answer = &schemas["PegAnswers"]["properties"][item];
+        assert_eq!(
+            range(answer),
+            (Some(0.0), Some(f64::from(PEG_ITEM_MAX))),
+            "{item}: {answer}"
+        );
+    }
+    let sows = &schemas["WithdrawalBody"]["properties"]["sows"];
+    assert_eq!(sows["additionalProperties"], false, "{sows}");
+    let keys: Vec<&str> = SOWS_ITEMS.iter().map(|item| item.key).collect();
+    let required: Vec<&str> = sows["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{sows}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(required, keys, "{sows}");
+    for item in SOWS_ITEMS {
+        let answer = &sows["properties"][item.key];
+        assert_eq!(answer["type"], "integer", "{answer}");
+        assert_eq!(
+            range(answer),
+            (Some(0.0), Some(f64::from(SOWS_ITEM_MAX))),
+            "{}: {answer}",
+            item.key
+        );
+    }
 }

@@ -10,8 +10,8 @@ mod scales;
 pub use medication::{CATALOGUE, Medication, MedicationClass, medication};
 pub use mme::{DEFAULT_MME_TABLE, MME_TABLES, MmeFactor, MmeFigure, MmeTable, mme_table};
 pub use scales::{
-    NRS_LOINC, PEG_LOINC, SOWS_ITEMS, SOWS_MAX_TOTAL, SOWS_SEVERITY_SOURCE, SowsItem, SowsSeverity,
-    peg_score, sows_total,
+    NRS_LOINC, NRS_MAX, PEG_ITEM_MAX, PEG_LOINC, SOWS_ITEM_MAX, SOWS_ITEMS, SOWS_MAX_TOTAL,
+    SOWS_SEVERITY_SOURCE, SowsItem, SowsSeverity, peg_score, sows_total,
 };
 
 /// The version of the flag rules the core computes (CLINICAL.md, "Flags").

@@ -11,6 +11,13 @@ pub const NRS_LOINC: &str = "72514-3";
 /// LOINC panel of the PEG (to be verified before an export relies on it).
 pub const PEG_LOINC: &str = "91148-7";
 
+/// The highest NRS rating (0 = no pain, 10 = worst imaginable).
+pub const NRS_MAX: u8 = 10;
+/// The highest rating of each PEG item (each is a 0–10 NRS).
+pub const PEG_ITEM_MAX: u8 = 10;
+/// The highest rating of each SOWS item (0 = not at all, 4 = extremely).
+pub const SOWS_ITEM_MAX: u8 = 4;
+
 /// One SOWS item: its wire key and its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SowsItem {
@@ -90,6 +97,8 @@ pub const SOWS_ITEMS: [SowsItem; 16] = [
 
 /// The highest possible SOWS total.
 pub const SOWS_MAX_TOTAL: u8 = 64;
+
+const _: () = assert!(SOWS_MAX_TOTAL as usize == SOWS_ITEMS.len() * SOWS_ITEM_MAX as usize);
 
 /// Where the SOWS severity bands come from (they are not in the 1987 paper).
 pub const SOWS_SEVERITY_SOURCE: &str = "NCETA (Australia): 1-10 mild, 11-20 moderate, 21+ severe";

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::numbers::{integral_u8, integral_u8_map, optional_object};
+#[cfg(feature = "openapi")]
+use crate::clinical::{SOWS_ITEM_MAX, SOWS_ITEMS};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -160,12 +162,15 @@ impl DoseBody {
 pub struct PegAnswers {
     /// Average pain in the past week.
     #[serde(deserialize_with = "integral_u8")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10))]
     pub pain: u8,
     /// Interference with enjoyment of life.
     #[serde(deserialize_with = "integral_u8")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10))]
     pub enjoyment: u8,
     /// Interference with general activity.
     #[serde(deserialize_with = "integral_u8")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10))]
     pub activity: u8,
 }
 
@@ -176,6 +181,7 @@ pub struct PegAnswers {
 pub struct PainBody {
     /// Numeric rating scale, 0 (no pain) to 10 (worst imaginable).
     #[serde(deserialize_with = "integral_u8")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10))]
     pub nrs: u8,
     /// The PEG questionnaire, when answered.
     #[serde(
@@ -196,10 +202,33 @@ pub struct PainBody {
 pub struct WithdrawalBody {
     /// Item key → answer.
     #[serde(deserialize_with = "integral_u8_map")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = sows_schema))]
     pub sows: BTreeMap<String, u8>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// The schema of a SOWS answer set, built from [`SOWS_ITEMS`] so the document names the
+/// same 16 items, each required and rated 0 to [`SOWS_ITEM_MAX`], that validation checks.
+#[cfg(feature = "openapi")]
+fn sows_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "The 16 SOWS items, each rated 0 (not at all) to 4 (extremely).",
+        ))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    for item in SOWS_ITEMS {
+        let answer = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(SOWS_ITEM_MAX))
+            .description(Some(item.text));
+        object = object.property(item.key, answer).required(item.key);
+    }
+    object.build()
 }
 
 /// A free-text note.

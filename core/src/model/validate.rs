@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 use super::body::{Body, DoseBody, PainBody, Route, Unit, WithdrawalBody};
 use super::entry::Entry;
 use super::hlc::{DeviceId, Stamp};
-use crate::clinical::{self, MedicationClass, SOWS_ITEMS};
+use crate::clinical::{self, MedicationClass, NRS_MAX, PEG_ITEM_MAX, SOWS_ITEM_MAX, SOWS_ITEMS};
 
 /// Explicit limits on what an entry may hold.
 #[derive(Debug, Clone, Copy)]
@@ -331,11 +331,11 @@ fn validate_score(value: u8, max: u8, field: &str) -> Result<(), ValidationError
 }
 
 fn validate_pain(pain: &PainBody) -> Result<(), ValidationError> {
-    validate_score(pain.nrs, 10, "body.nrs")?;
+    validate_score(pain.nrs, NRS_MAX, "body.nrs")?;
     if let Some(peg) = &pain.peg {
-        validate_score(peg.pain, 10, "body.peg.pain")?;
-        validate_score(peg.enjoyment, 10, "body.peg.enjoyment")?;
-        validate_score(peg.activity, 10, "body.peg.activity")?;
+        validate_score(peg.pain, PEG_ITEM_MAX, "body.peg.pain")?;
+        validate_score(peg.enjoyment, PEG_ITEM_MAX, "body.peg.enjoyment")?;
+        validate_score(peg.activity, PEG_ITEM_MAX, "body.peg.activity")?;
     }
     if let Some(note) = &pain.note {
         validate_text(note, "body.note", 0)?;
@@ -360,7 +360,9 @@ fn validate_withdrawal(withdrawal: &WithdrawalBody) -> Result<(), ValidationErro
                     "is required: SOWS has 16 items",
                 ));
             }
-            Some(value) => validate_score(*value, 4, &format!("body.sows.{}", item.key))?,
+            Some(value) => {
+                validate_score(*value, SOWS_ITEM_MAX, &format!("body.sows.{}", item.key))?
+            }
         }
     }
     if let Some(note) = &withdrawal.note {
