@@ -10,8 +10,10 @@ mod child;
 pub mod devices;
 pub mod proxy;
 pub mod seed;
+mod stop;
 
 pub use child::{ChildServer, run_cli, server_binary};
+pub use stop::StopOnDrop;
 
 use std::path::PathBuf;
 use std::sync::mpsc;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use taperlog_tests::{Actor, TEST_PASSWORD, TestServer, get, patch, post};
+use taperlog_tests::{Actor, StopOnDrop, TEST_PASSWORD, TestServer, get, patch, post};
 use uuid::Uuid;
 
 #[test]
@@ -61,9 +61,10 @@ fn a_patch_during_an_enrolment_does_not_undo_it() {
                     }
                 });
             }
+            let stop = StopOnDrop(&done);
             let enrolled = server.enroll(&code, TEST_PASSWORD);
             assert_eq!(enrolled.patient_id, Some(pid));
-            done.store(true, Ordering::Relaxed);
+            stop.stop();
         });
         let view = get(&url, clinician.token());
         assert_eq!(
@@ -105,6 +106,7 @@ fn renames_during_consent_changes_neither_undo_them_nor_unchain_the_log() {
                 }
             });
         }
+        let _stop = StopOnDrop(&done);
         for n in 0..FLIPS {
             let consent = n % 2 == 1;
             let reply = patch(
@@ -114,7 +116,6 @@ fn renames_during_consent_changes_neither_undo_them_nor_unchain_the_log() {
             );
             assert_eq!(reply.status, 200, "{}", reply.text);
         }
-        done.store(true, Ordering::Relaxed);
     });
     let records = assert_consent_log_follows(&server, pid, &url, &clinician);
     assert_eq!(

@@ -13,7 +13,7 @@ use taperlog_core::sync::{PullResponse, RetryPolicy, Session};
 use taperlog_tests::devices::{Device, TEST_RETRY, live, note, oxycodone, pain, server_changes};
 use taperlog_tests::proxy::LossyProxy;
 use taperlog_tests::seed::schedule_seed;
-use taperlog_tests::{ChildServer, TEST_PASSWORD, TestServer, post, run_cli};
+use taperlog_tests::{ChildServer, StopOnDrop, TEST_PASSWORD, TestServer, post, run_cli};
 use uuid::Uuid;
 
 /// The server's change log as pulled, counting every change it sends (a change sent twice
@@ -294,10 +294,11 @@ fn sigkill_during_a_push_storm_loses_nothing_acknowledged() {
                     })
                 })
                 .collect();
+            let stopping = StopOnDrop(&stop);
             std::thread::sleep(kill_after);
             let status = child.kill();
             assert!(!status.success(), "the server was killed, not stopped");
-            stop.store(true, Ordering::SeqCst);
+            stopping.stop();
             workers
                 .into_iter()
                 .map(|w| w.join().expect("phone thread"))
