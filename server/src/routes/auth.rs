@@ -1,4 +1,5 @@
-//! `/v1/auth/*`: login, refresh, logout, enrolment, password change.
+//! `/v1/auth/*`: login, refresh and logout here, with the helpers shared with enrolment
+//! ([`super::enrollment`]) and password change ([`super::password`]).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,21 +13,17 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, Entry};
-use crate::auth::{
-    Attempt, Caller, ClientAddr, PasswordHasher, debug_redacted, new_refresh_token, token_hash,
-};
+use crate::auth::{Attempt, Caller, ClientAddr, debug_redacted, new_refresh_token, token_hash};
 use crate::error::{AppError, ErrorBody};
 use crate::json::parse_body;
 use crate::role::Role;
 use crate::state::AppState;
-use crate::store::{FamilyRecord, RedeemOutcome, RefreshRecord, RotateOutcome, UserRecord};
+use crate::store::{FamilyRecord, RefreshRecord, RotateOutcome, UserRecord};
 
 /// Longest username, characters.
 pub const MAX_USERNAME_CHARS: usize = 64;
 /// Shortest username, characters.
 pub const MIN_USERNAME_CHARS: usize = 3;
-/// Longest enrolment code accepted as input, characters.
-const MAX_CODE_CHARS: usize = 64;
 /// Longest refresh token accepted as input, characters.
 const MAX_TOKEN_CHARS: usize = 256;
 
@@ -54,37 +51,6 @@ pub struct RefreshRequest {
 }
 
 debug_redacted!(RefreshRequest {} secret { refresh_token });
-
-/// `POST /v1/auth/enroll`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollRequest {
-    /// The one-time code from the care team.
-    pub code: String,
-    /// The password to set (at least 10 characters).
-    #[schema(min_length = 10)]
-    pub password: String,
-    /// The device enrolling (`[A-Za-z0-9_-]{1,64}`).
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
-    pub device_id: Option<String>,
-    /// The username to log in with later (default: `p-` and the patient id's last 12 hex digits).
-    pub username: Option<String>,
-}
-
-debug_redacted!(EnrollRequest { device_id, username } secret { code, password });
-
-/// `POST /v1/auth/password`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    /// The current password.
-    pub old_password: String,
-    /// The new password (at least 10 characters).
-    #[schema(min_length = 10)]
-    pub new_password: String,
-}
-
-debug_redacted!(PasswordChange {} secret { old_password, new_password });
 
 /// A token pair, as login, refresh and enrolment answer.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -119,8 +85,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(enroll))
-        .routes(routes!(change_password))
+        .routes(routes!(super::enrollment::enroll))
+        .routes(routes!(super::password::change_password))
 }
 
 /// Checks a username's form (`field` names it in errors).
@@ -136,7 +102,7 @@ pub fn check_username(username: &str, field: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-fn check_device(device_id: &Option<String>) -> Result<(), AppError> {
+pub(crate) fn check_device(device_id: &Option<String>) -> Result<(), AppError> {
     if let Some(device) = device_id {
         validate_device_id(device, "device_id")?;
     }
@@ -237,7 +203,7 @@ fn token_pair(
 
 /// Waits or refuses according to the failed-login limiter. The attempt counts against the
 /// caps until it is settled (failed or succeeded) or dropped.
-async fn pass_limiter<'a>(
+pub(crate) async fn pass_limiter<'a>(
     state: &'a AppState,
     username: Option<&str>,
     addr: ClientAddr,
@@ -398,144 +364,6 @@ pub async fn logout(
     }
     state.store.revoke_family(caller.family_id, "logout", now)?;
     state.store.flush().await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Redeems an enrolment code: sets the patient's password and logs them in.
-#[utoipa::path(post, path = "/v1/auth/enroll", tag = "auth", request_body = EnrollRequest,
-    responses(
-        (status = 200, description = "Enrolled and logged in", body = TokenResponse),
-        (status = 401, description = "Unknown, used or expired code", body = ErrorBody),
-        (status = 409, description = "Username taken", body = ErrorBody),
-        (status = 422, description = "Malformed body or weak password", body = ErrorBody),
-        (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
-pub async fn enroll(
-    State(state): State<AppState>,
-    addr: ClientAddr,
-    body: Bytes,
-) -> Result<Json<TokenResponse>, AppError> {
-    let request: EnrollRequest = parse_body(&body)?;
-    if request.code.chars().count() > MAX_CODE_CHARS {
-        return Err(AppError::validation("code", "is too long"));
-    }
-    PasswordHasher::check_policy(&request.password, "password")?;
-    check_device(&request.device_id)?;
-    if let Some(username) = &request.username {
-        check_username(username, "username")?;
-    }
-    let attempt = pass_limiter(&state, None, addr).await?;
-    let now = OffsetDateTime::now_utc();
-    let code_hash = token_hash(&request.code);
-    let invalid = || AppError::Unauthorized("unknown, used or expired enrolment code".into());
-    let Some(code) = state.store.redeemable_enrollment(&code_hash, now)? else {
-        attempt.failed();
-        return Err(invalid());
-    };
-    drop(attempt);
-    let username = match request.username {
-        Some(name) => name.to_lowercase(),
-        None => default_patient_username(code.patient_id),
-    };
-    if state.store.user_by_name(&username)?.is_some() {
-        return Err(AppError::Conflict(format!(
-            "the username `{username}` is taken"
-        )));
-    }
-    let password_hash = state.passwords.hash(request.password).await?;
-    let user = UserRecord {
-        user_id: Uuid::now_v7(),
-        username,
-        role: Role::Patient,
-        password_hash,
-        patient_id: Some(code.patient_id),
-        created_at: now,
-    };
-    match state.store.redeem_enrollment(&code_hash, &user, now)? {
-        RedeemOutcome::Enrolled { patient_id } => {
-            audit::record(
-                &state,
-                Entry::system(
-                    Some(user.user_id),
-                    "patient",
-                    "patient.enroll",
-                    Some(patient_id),
-                    format!("enrolment code redeemed; login `{}` created", user.username),
-                ),
-            )
-            .await?;
-            Ok(Json(issue_login(&state, &user, request.device_id).await?))
-        }
-        RedeemOutcome::Invalid => Err(invalid()),
-    }
-}
-
-/// The username a patient gets when they enrol without choosing one.
-pub fn default_patient_username(patient_id: Uuid) -> String {
-    let hex = patient_id.simple().to_string();
-    format!("p-{}", &hex[hex.len() - 12..])
-}
-
-/// Changes the caller's password and ends their other logins.
-#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Changed; other logins ended"),
-        (status = 401, description = "No valid access token", body = ErrorBody),
-        (status = 409, description = "The password was changed meanwhile", body = ErrorBody),
-        (status = 422, description = "Wrong old password or weak new one", body = ErrorBody),
-        (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
-pub async fn change_password(
-    State(state): State<AppState>,
-    caller: Caller,
-    addr: ClientAddr,
-    body: Bytes,
-) -> Result<StatusCode, AppError> {
-    let request: PasswordChange = parse_body(&body)?;
-    PasswordHasher::check_policy(&request.new_password, "new_password")?;
-    let user = state
-        .store
-        .user(caller.user_id)?
-        .ok_or_else(|| AppError::Unauthorized("no such user".into()))?;
-    let attempt = pass_limiter(&state, Some(&user.username), addr).await?;
-    if request.old_password.len() > crate::auth::MAX_PASSWORD_BYTES {
-        attempt.failed();
-        return Err(AppError::validation("old_password", "is not correct"));
-    }
-    let verified = state
-        .passwords
-        .verify(request.old_password, Some(user.password_hash.clone()))
-        .await?;
-    if !verified.ok {
-        attempt.failed();
-        return Err(AppError::validation("old_password", "is not correct"));
-    }
-    drop(attempt);
-    let hash = state.passwords.hash(request.new_password).await?;
-    if !state
-        .store
-        .set_password_hash(user.user_id, &user.password_hash, &hash)?
-    {
-        return Err(AppError::Conflict(
-            "the password was changed meanwhile; try again".into(),
-        ));
-    }
-    let now = OffsetDateTime::now_utc();
-    let ended = state.store.revoke_families_of_user(
-        user.user_id,
-        Some(caller.family_id),
-        "password change",
-        now,
-    )?;
-    audit::record(
-        &state,
-        Entry::by(
-            &caller,
-            "account.password_change",
-            user.patient_id,
-            format!("password changed; {ended} other login(s) ended"),
-        ),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,6 +3,8 @@
 use time::OffsetDateTime;
 
 use super::*;
+use crate::routes::enrollment::EnrollRequest;
+use crate::routes::password::PasswordChange;
 
 #[test]
 fn an_expiry_past_the_calendar_is_an_error_not_a_panic() {

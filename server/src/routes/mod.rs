@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod enrollment;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod password;
 pub mod patient_change;
 pub mod patient_data;
 pub mod patient_overview;
