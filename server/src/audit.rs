@@ -64,14 +64,21 @@ impl Entry {
 }
 
 /// Appends entries and flushes them before returning.
+///
+/// On the blocking pool: an append waits for the audit lock, which another append or a
+/// patient's change may hold, and a worker blocked there would stall every other request.
 pub async fn record_all(state: &AppState, entries: Vec<Entry>) -> Result<(), AppError> {
     if entries.is_empty() {
         return Ok(());
     }
     let events: Vec<AuditEvent> = entries.into_iter().map(Entry::into_event).collect();
-    state.store.append_audit(&events)?;
-    state.store.flush().await?;
-    Ok(())
+    state
+        .blocking(move |state| {
+            state.store.append_audit(&events)?;
+            state.store.flush_blocking()?;
+            Ok(())
+        })
+        .await
 }
 
 /// Appends one entry and flushes it.
@@ -92,4 +99,59 @@ pub async fn record_patient_read(
         return Ok(());
     }
     record(state, Entry::by(caller, action, Some(patient_id), detail)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Server, Settings};
+
+    /// An append waiting for the audit lock must leave its async worker free: with a single
+    /// worker, another task still runs meanwhile. (Appended on the worker itself, it would
+    /// block the worker, and every request on it, until the lock came free.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn an_append_waiting_for_the_audit_lock_leaves_the_worker_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let state = Server::prepare(settings).unwrap().state().clone();
+
+        let (locked_tx, locked) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let store = Arc::clone(&state.store);
+        let holder = std::thread::spawn(move || {
+            let _guard = store.audit_lock();
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        });
+        locked.recv().unwrap();
+        let append = tokio::spawn({
+            let state = state.clone();
+            async move {
+                record(
+                    &state,
+                    Entry::system(None, "system", "test.append", None, ""),
+                )
+                .await
+            }
+        });
+        // The append reaches the lock and waits there.
+        std::thread::sleep(Duration::from_millis(200));
+        let (ran_tx, ran) = mpsc::channel();
+        tokio::spawn(async move { ran_tx.send(()).unwrap() });
+        let other_task_ran = ran.recv_timeout(Duration::from_secs(5)).is_ok();
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        append.await.unwrap().unwrap();
+        assert!(
+            other_task_ran,
+            "no other task ran while an audit append waited for the lock"
+        );
+        assert_eq!(state.store.verify_audit_chain().unwrap().unwrap().0, 1);
+    }
 }

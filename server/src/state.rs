@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::{JwtKeys, LoginLimiter, PasswordHasher};
+use crate::error::AppError;
 use crate::secrets::Secrets;
 use crate::settings::Settings;
 use crate::store::ServerStore;
@@ -24,4 +25,23 @@ pub struct AppState {
     pub sync: Arc<crate::sync::SyncService>,
     /// Failed-login limiter.
     pub login_limiter: Arc<LoginLimiter>,
+}
+
+impl AppState {
+    /// Runs `work` on tokio's blocking pool and waits for its answer.
+    ///
+    /// For store work that can wait on a lock another thread holds (the audit log's),
+    /// scans many records or flushes. On the async workers (two on a two-core machine)
+    /// such work would hold up every other request, logins and sync pushes included,
+    /// until it ends.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, AppError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|e| AppError::Internal(format!("a store task failed: {e}")))?
+    }
 }

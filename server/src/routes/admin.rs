@@ -295,7 +295,10 @@ pub async fn read_audit(
 ) -> Result<Json<Vec<AuditRecord>>, AppError> {
     caller.require(&[Role::Admin])?;
     let filter = audit_filter(&query)?;
-    Ok(Json(state.store.audit_records(&filter)?))
+    let records = state
+        .blocking(move |state| Ok(state.store.audit_records(&filter)?))
+        .await?;
+    Ok(Json(records))
 }
 
 /// The filter a query asks for, or a 422 naming the first bad parameter.

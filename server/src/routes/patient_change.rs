@@ -89,21 +89,28 @@ pub async fn update_patient(
     if let Some(team) = change.care_team_id {
         check_team(&state, &caller, team)?;
     }
-    let (_, patient) = state.store.update_patient(
-        patient_id,
-        |patient| {
-            // The caller's right to this patient was checked against the team seen then.
-            if caller.role == Role::Clinician && patient.care_team_id != seen.care_team_id {
-                return Err(StoreError::Conflict(
-                    "the patient moved to another care team meanwhile; try again".into(),
-                ));
-            }
-            apply_change(&change, patient);
-            Ok(())
-        },
-        |before, after| audit_change(&caller, before, after),
-    )?;
-    state.store.flush().await?;
+    let seen_team = seen.care_team_id;
+    // On the blocking pool: the change waits for the audit lock (see `audit::record_all`).
+    let patient = state
+        .blocking(move |state| {
+            let (_, patient) = state.store.update_patient(
+                patient_id,
+                |patient| {
+                    // The caller's right to this patient was checked against the team seen then.
+                    if caller.role == Role::Clinician && patient.care_team_id != seen_team {
+                        return Err(StoreError::Conflict(
+                            "the patient moved to another care team meanwhile; try again".into(),
+                        ));
+                    }
+                    apply_change(&change, patient);
+                    Ok(())
+                },
+                |before, after| audit_change(&caller, before, after),
+            )?;
+            state.store.flush_blocking()?;
+            Ok(patient)
+        })
+        .await?;
     Ok(Json(PatientView::from(&patient)))
 }
 

@@ -129,7 +129,10 @@ pub async fn entries(
     AppQuery(range): AppQuery<DateRange>,
 ) -> Result<Json<Vec<Entry>>, AppError> {
     let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "entries.read").await?;
-    Ok(Json(state.store.entries_between(patient_id, from, to)?))
+    let entries = state
+        .blocking(move |state| Ok(state.store.entries_between(patient_id, from, to)?))
+        .await?;
+    Ok(Json(entries))
 }
 
 /// The patient's daily summaries (days with data) in the range.
@@ -149,10 +152,14 @@ pub async fn daily(
     AppQuery(range): AppQuery<DateRange>,
 ) -> Result<Json<Vec<DailySummary>>, AppError> {
     let (patient_id, from, to) = read_range(&state, &caller, &id, &range, "daily.read").await?;
-    Ok(Json(state.store.daily_summaries(patient_id, from, to)?))
+    let days = state
+        .blocking(move |state| Ok(state.store.daily_summaries(patient_id, from, to)?))
+        .await?;
+    Ok(Json(days))
 }
 
 /// The trends of a patient as of today (their latest entry's offset), with the flags.
+/// Reads every daily summary of the patient: call it through [`AppState::blocking`].
 pub fn trends_of(state: &AppState, patient: &PatientRecord, days: u32) -> Result<Trends, AppError> {
     let daily = state.store.all_daily_summaries(patient.patient_id)?;
     let today = patient_today(state, patient.patient_id)?;
@@ -203,5 +210,8 @@ pub async fn patient_trends(
         format!("{days} days"),
     )
     .await?;
-    Ok(Json(trends_of(&state, &patient, days)?))
+    let trends = state
+        .blocking(move |state| trends_of(state, &patient, days))
+        .await?;
+    Ok(Json(trends))
 }

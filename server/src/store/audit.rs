@@ -200,7 +200,7 @@ impl ChainedRows {
 impl ServerStore {
     /// Holds off every other audit append (and so every other change audited with
     /// [`ChainedRows`]) until dropped, so that the head read next stays the head.
-    pub(super) fn audit_lock(&self) -> MutexGuard<'_, ()> {
+    pub(crate) fn audit_lock(&self) -> MutexGuard<'_, ()> {
         // A poisoned lock only means another append panicked; the log itself is intact.
         self.audit_append
             .lock()
