@@ -14,6 +14,7 @@ mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use audit::{AuditBreak, AuditEvent, AuditFilter, AuditRecord, GENESIS_HASH};
 pub use care_teams::CareTeamRecord;
@@ -100,6 +101,9 @@ pub struct ServerStore {
     /// Serialises diary writes: a group reads what it builds on and writes its batch
     /// without another group's write in between.
     diary_writes: Mutex<()>,
+    /// Nanoseconds spent in sled's `apply_batch` for diary groups (see
+    /// [`ServerStore::diary_batch_time`]).
+    diary_batch_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for ServerStore {
@@ -147,6 +151,7 @@ impl ServerStore {
             trees,
             audit_append: Mutex::new(()),
             diary_writes: Mutex::new(()),
+            diary_batch_nanos: AtomicU64::new(0),
         };
         store.check_diary_layout()?;
         Ok(store)
@@ -213,6 +218,20 @@ impl ServerStore {
                 )))
             })??;
         Ok(())
+    }
+
+    /// Time spent so far writing diary groups with sled's `apply_batch`. sled 0.34 holds a
+    /// process-wide write lock for the whole of a batch, so every other read or write of the
+    /// process (an access token's login check, a care team's query) waits that long:
+    /// benchmarks report this share of their time.
+    pub fn diary_batch_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.diary_batch_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Counts `spent` towards [`ServerStore::diary_batch_time`].
+    fn note_diary_batch(&self, spent: std::time::Duration) {
+        let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+        self.diary_batch_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     /// [`ServerStore::flush`] for callers without an async runtime (the CLI).

@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use taperlog_core::model::{Entry, to_compact};
+use uuid::Uuid;
+
 use crate::diary::{diary, push_body};
 use crate::phones::{Phone, Phones, push_request};
 use crate::report::{Row, fresh_sled, ms, percentile};
@@ -55,6 +58,8 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
         percentile(&times, 50.0)
     };
 
+    let raw_round_batch = raw_round_batch();
+
     // Every phone's pushes prepared: a warm-up (connections open, caches warm) and one per
     // round.
     let prepared: Vec<Phone> = patients
@@ -66,13 +71,16 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
     let mut round_flushes = Vec::new();
     let mut round_groups = Vec::new();
     let mut round_walls = Vec::new();
+    let mut round_batches = Vec::new();
     let mut latencies = Vec::with_capacity(DEVICES * BURST_ROUNDS);
     let cpu_before = cpu_by_thread_kind();
     for _ in 0..BURST_ROUNDS {
         let (flushes, groups) = (server.flushes(), server.write_groups());
+        let batch_time = server.batch_time();
         let started = Instant::now();
         latencies.extend(phones.round());
         round_walls.push(started.elapsed());
+        round_batches.push(server.batch_time() - batch_time);
         round_flushes.push(server.flushes() - flushes);
         round_groups.push(server.write_groups() - groups);
     }
@@ -128,6 +136,34 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
         goal: "",
     });
     let wall_sum: Duration = round_walls.iter().sum();
+    let batch_sum: Duration = round_batches.iter().sum();
+    let batch_median = {
+        let mut sorted = round_batches.clone();
+        sorted.sort();
+        percentile(&sorted, 50.0)
+    };
+    rows.push(Row {
+        bench: "2 burst",
+        what: "sled apply_batch of the diary groups per round (sled's process-wide write lock: every other read and write waits); baseline: round wall time".into(),
+        value: ms(batch_sum / BURST_ROUNDS as u32),
+        baseline: ms(wall_sum / BURST_ROUNDS as u32),
+        ratio: format!("{:.2}", batch_sum.as_secs_f64() / wall_sum.as_secs_f64()),
+        goal: "",
+    });
+    rows.push(Row {
+        bench: "2 burst",
+        what: format!(
+            "the same, median round / raw sled: one apply_batch of the round's {} entries alone (compact bytes, by patient and id)",
+            DEVICES * CHANGES_PER_DEVICE
+        ),
+        value: ms(batch_median),
+        baseline: ms(raw_round_batch),
+        ratio: format!(
+            "{:.1}x",
+            batch_median.as_secs_f64() / raw_round_batch.as_secs_f64()
+        ),
+        goal: "",
+    });
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
         let per_round = |kinds: &[ThreadKind]| {
             kinds
@@ -167,6 +203,43 @@ pub(crate) fn bench_burst(server: &BenchServer, clinician: &(String, String), ro
         ),
         goal: "",
     });
+}
+
+/// The floor the diary's group batches stand on: sled applying the entries of a whole
+/// round (every device's push) as one batch, nothing else, into a store growing round by
+/// round as the server's does. The median of the rounds.
+fn raw_round_batch() -> Duration {
+    let dir = tempfile::tempdir().expect("temp");
+    let db = fresh_sled(dir.path());
+    let devices: Vec<(Uuid, Vec<Entry>)> = (0..DEVICES)
+        .map(|d| {
+            let entries = diary(
+                &format!("raw-burst-{d}"),
+                BURST_ROUNDS * CHANGES_PER_DEVICE,
+                1_000 + d as u64,
+            );
+            (Uuid::new_v4(), entries)
+        })
+        .collect();
+    let mut rounds = Vec::with_capacity(BURST_ROUNDS);
+    for round in 0..BURST_ROUNDS {
+        let mut batch = sled::Batch::default();
+        for (patient, entries) in &devices {
+            for entry in &entries[round * CHANGES_PER_DEVICE..(round + 1) * CHANGES_PER_DEVICE] {
+                let mut key = patient.as_bytes().to_vec();
+                key.extend_from_slice(entry.id.as_bytes());
+                let mut value = Vec::new();
+                to_compact(entry, &mut value).expect("compact");
+                batch.insert(key, value);
+            }
+        }
+        let started = Instant::now();
+        db.apply_batch(batch).expect("batch");
+        rounds.push(started.elapsed());
+        db.flush().expect("flush");
+    }
+    rounds.sort();
+    percentile(&rounds, 50.0)
 }
 
 /// Whose a thread is, for the CPU split.

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use taperlog_core::sync::PushResponse;
-use taperlog_server::Settings;
 use taperlog_server::role::Role;
 use taperlog_server::settings::Secret;
 use taperlog_server::sync::SyncService;
+use taperlog_server::{ServerStore, Settings};
 use taperlog_tests::{TEST_JWT_SECRET, TEST_PASSWORD, post};
 
 use crate::CHEAP_ARGON2;
@@ -18,6 +18,7 @@ use crate::CHEAP_ARGON2;
 pub(crate) struct BenchServer {
     pub(crate) base_url: String,
     sync: Arc<SyncService>,
+    store: Arc<ServerStore>,
     admin_token: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -35,7 +36,7 @@ impl BenchServer {
             ..Settings::default()
         };
         let admin = "bench-admin";
-        let (ready_tx, ready_rx) = mpsc::channel::<(String, Arc<SyncService>)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<(String, Arc<SyncService>, Arc<ServerStore>)>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -58,8 +59,9 @@ impl BenchServer {
                 let addr = listener.local_addr().expect("addr");
                 let server = taperlog_server::Server::prepare(settings).expect("prepare");
                 let sync = Arc::clone(&server.state().sync);
+                let store = Arc::clone(&server.state().store);
                 ready_tx
-                    .send((format!("http://{addr}"), sync))
+                    .send((format!("http://{addr}"), sync, store))
                     .expect("ready");
                 server
                     .run(listener, async move {
@@ -69,10 +71,11 @@ impl BenchServer {
                     .expect("server run");
             });
         });
-        let (base_url, sync) = ready_rx.recv().expect("server did not start");
+        let (base_url, sync, store) = ready_rx.recv().expect("server did not start");
         let mut server = BenchServer {
             base_url,
             sync,
+            store,
             admin_token: String::new(),
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -98,6 +101,11 @@ impl BenchServer {
 
     pub(crate) fn write_groups(&self) -> u64 {
         self.sync.diary_writer().group_count()
+    }
+
+    /// Time the diary's sled batches have held sled's process-wide write lock so far.
+    pub(crate) fn batch_time(&self) -> Duration {
+        self.store.diary_batch_time()
     }
 
     /// A care team and a clinician in it; returns the clinician's token and the team.

@@ -288,7 +288,10 @@ impl ServerStore {
         if let Some(rev) = greatest_applied(pushes, &outcomes) {
             stage_greatest_rev(tree, &mut group, rev)?;
         }
-        tree.apply_batch(group.into_batch())?;
+        let batch = group.into_batch();
+        let started = std::time::Instant::now();
+        tree.apply_batch(batch)?;
+        self.note_diary_batch(started.elapsed());
         Ok(outcomes)
     }
 
